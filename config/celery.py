@@ -1,0 +1,13 @@
+"""The Celery application shared by worker, beat and the web process."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("nanobanana")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,295 @@
+"""Settings for every process, read from the environment in this one place.
+
+With no environment at all the system runs embedded on one machine: SQLite,
+a filesystem Celery broker, a local media folder, the `local` provider and the
+Telegram sandbox. Real deployments set DATABASE_URL, REDIS_URL,
+TELEGRAM_BOT_TOKEN and friends; with DJANGO_DEBUG off, unsafe settings stop the
+process at start-up with one message that names every problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+# Lets admin classes be written as ModelAdmin[Model] for the type checker.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("NANOBANANA_DATA_DIR", str(BASE_DIR / ".data")))
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"
+DEV_WEBHOOK_SECRET = "sandbox-webhook-secret"
+SANDBOX_BOT_TOKEN = "123456:SANDBOX-TOKEN-not-a-real-bot"
+
+DATABASE_URL = env_str("DATABASE_URL")
+# Embedded runs (no DATABASE_URL) default to debug; anything with a real
+# database defaults to production behaviour, so forgetting the flag is safe.
+DEBUG = env_bool("DJANGO_DEBUG", default=not DATABASE_URL)
+
+PORT = env_int("PORT", 8000)
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", env_str("SECRET_KEY", DEV_SECRET_KEY))
+
+RAILWAY_HEALTHCHECK_HOST = "healthcheck.railway.app"
+_configured_hosts = env_list("DJANGO_ALLOWED_HOSTS")
+_public_host = urlsplit(PUBLIC_BASE_URL).hostname
+if env_str("PUBLIC_BASE_URL") and _public_host:
+    _configured_hosts.append(_public_host)
+if DEBUG:
+    _configured_hosts += ["127.0.0.1", "localhost", "[::1]", "testserver"]
+ALLOWED_HOSTS = [*sorted(set(_configured_hosts)), RAILWAY_HEALTHCHECK_HOST]
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL] if PUBLIC_BASE_URL.startswith("https://") else []
+
+# --- Telegram ---------------------------------------------------------------
+TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN")
+# Without a real token the bot talks to the built-in sandbox (a Bot API
+# emulator served by the web process under /sandbox/).
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", default=not TELEGRAM_BOT_TOKEN)
+if not TELEGRAM_BOT_TOKEN and SANDBOX_ENABLED:
+    TELEGRAM_BOT_TOKEN = SANDBOX_BOT_TOKEN
+TELEGRAM_API_URL = env_str(
+    "TELEGRAM_API_URL",
+    f"http://127.0.0.1:{PORT}/sandbox" if SANDBOX_ENABLED else "https://api.telegram.org",
+).rstrip("/")
+# True when TELEGRAM_API_URL is a local Bot API server (`--local`), which
+# lifts the 50 MB upload limit.
+TELEGRAM_API_LOCAL = env_bool("TELEGRAM_API_LOCAL", default=False)
+TG_WEBHOOK_SECRET = env_str("TG_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET if DEBUG else "")
+TELEGRAM_WEBHOOK_PATH = "/api/telegram/webhook"
+TELEGRAM_WEBHOOK_MAX_BODY_BYTES = env_int("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", 1_000_000)
+# Telegram's documented limits, enforced for every process by the sender.
+TELEGRAM_RATE_PER_SECOND = env_float("TELEGRAM_RATE_PER_SECOND", 30.0)
+TELEGRAM_CHAT_INTERVAL_SECONDS = env_float("TELEGRAM_CHAT_INTERVAL_SECONDS", 1.0)
+TELEGRAM_GROUP_INTERVAL_SECONDS = env_float("TELEGRAM_GROUP_INTERVAL_SECONDS", 3.0)
+# A send that would wait longer than this in-process is re-queued instead.
+TELEGRAM_MAX_INLINE_WAIT_SECONDS = env_float("TELEGRAM_MAX_INLINE_WAIT_SECONDS", 10.0)
+TELEGRAM_UPLOAD_LIMIT_BYTES = (2000 if TELEGRAM_API_LOCAL else 50) * 1024 * 1024
+TELEGRAM_PHOTO_LIMIT_BYTES = 10 * 1024 * 1024
+
+# --- Business rules ---------------------------------------------------------
+WELCOME_BONUS_TOKENS = env_int("WELCOME_BONUS_TOKENS", 30)
+PROMPT_MAX_LENGTH = env_int("PROMPT_MAX_LENGTH", 1000)
+TOKENS_PER_USD = env_float("TOKENS_PER_USD", 100.0)
+PRICE_MARKUP = env_float("PRICE_MARKUP", 2.0)
+INBOX_REDRIVE_AFTER_SECONDS = env_int("INBOX_REDRIVE_AFTER_SECONDS", 60)
+INBOX_MAX_ATTEMPTS = env_int("INBOX_MAX_ATTEMPTS", 5)
+HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180)
+INBOX_BACKLOG_LIMIT = env_int("INBOX_BACKLOG_LIMIT", 100)
+
+# --- Local provider (offline image generator) -------------------------------
+LOCAL_PROVIDER_LATENCY_SECONDS = env_float("LOCAL_PROVIDER_LATENCY_SECONDS", 2.0)
+LOCAL_PROVIDER_FAILURE_RATE = env_float("LOCAL_PROVIDER_FAILURE_RATE", 0.0)
+
+# --- Release and error reporting -------------------------------------------
+
+
+def _git_sha() -> str:
+    """Read the checked-out commit without running git (images have no git)."""
+    head = BASE_DIR / ".git" / "HEAD"
+    try:
+        ref = head.read_text().strip()
+        if ref.startswith("ref: "):
+            ref_path = BASE_DIR / ".git" / ref[5:]
+            if ref_path.exists():
+                return ref_path.read_text().strip()
+            packed = BASE_DIR / ".git" / "packed-refs"
+            for line in packed.read_text().splitlines():
+                if line.endswith(" " + ref[5:]):
+                    return line.split()[0]
+            return "unknown"
+        return ref
+    except OSError:
+        return "unknown"
+
+
+RELEASE_VERSION = env_str("RELEASE", env_str("RAILWAY_GIT_COMMIT_SHA")) or _git_sha()
+SENTRY_DSN = env_str("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
+
+# --- Django -----------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "nanobanana.core",
+    "nanobanana.accounts",
+    "nanobanana.billing",
+    "nanobanana.catalog",
+    "nanobanana.generation",
+    "nanobanana.media",
+    "nanobanana.bot",
+    "nanobanana.ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+ASGI_APPLICATION = "config.asgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if not DATABASE_URL else 60),
+        conn_health_checks=bool(DATABASE_URL),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes share the file: wait for locks instead of failing,
+    # and take the write lock at BEGIN so transactions cannot deadlock.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# Signed media links given to users when Telegram refuses a file.
+MEDIA_LINK_MAX_AGE_SECONDS = env_int("MEDIA_LINK_MAX_AGE_SECONDS", 7 * 24 * 3600)
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+# --- Redis and Celery -------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport: a real broker between processes with no
+    # server to run. It needs its folders to exist before anyone connects.
+    for _folder in ("queue", "control"):
+        os.makedirs(BROKER_DIR / _folder, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "polling_interval": 0.1,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "updates"
+CELERY_TASK_ROUTES = {
+    "bot.*": {"queue": "updates"},
+    "generation.*": {"queue": "generation"},
+    "delivery.*": {"queue": "delivery"},
+    "ops.*": {"queue": "updates"},
+}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BEAT_SCHEDULER = "nanobanana.ops.scheduler:HeartbeatScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# aiogram FSM state: Redis when we have it, the database otherwise.
+BOT_FSM_STORAGE = "redis" if REDIS_URL else "database"
+
+# --- Logging: JSON lines on stdout with a `level` field ---------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "nanobanana.core.logging.RedactSecretsFilter"}},
+    "formatters": {"json": {"()": "nanobanana.core.logging.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["redact"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "aiogram.event": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+        # Replaces Django's default console handler, which would print twice.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def production_problems() -> list[str]:
+    """Every reason these settings are unsafe outside debug mode."""
+    problems: list[str] = []
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+        problems.append("DJANGO_SECRET_KEY is unset, the development default, or shorter than 32 characters")
+    if not TG_WEBHOOK_SECRET:
+        problems.append("TG_WEBHOOK_SECRET is unset (the webhook would accept anyone)")
+    if not [host for host in ALLOWED_HOSTS if host != RAILWAY_HEALTHCHECK_HOST]:
+        problems.append("ALLOWED_HOSTS is empty (set DJANGO_ALLOWED_HOSTS or PUBLIC_BASE_URL)")
+    if SANDBOX_ENABLED:
+        problems.append("TELEGRAM_BOT_TOKEN is unset (the sandbox is for development only)")
+    return problems
+
+
+if not DEBUG:
+    _problems = production_problems()
+    if _problems:
+        raise ImproperlyConfigured("Refusing to start with unsafe settings: " + "; ".join(_problems) + ".")
+
+os.makedirs(DATA_DIR, exist_ok=True)

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("nanobanana.ops.urls")),
+    path("api/", include("nanobanana.bot.urls")),
+    path("media/", include("nanobanana.media.urls")),
+]

@@ -1,0 +1,1 @@
+"""Clients for the outside APIs, created by `deployctl.settings.Settings`."""

@@ -1,0 +1,161 @@
+"""Delivering outcomes to the chat: results as a preview plus the full-quality
+document, failures with their reason, status message edits.
+
+Delivery only ever re-sends what is stored; it never regenerates. Results
+already sent are skipped on a retry. A file Telegram will not take goes as a
+signed link."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from PIL import Image
+
+from nanobanana.billing.selectors import wallet_balance
+from nanobanana.bot import keyboards
+from nanobanana.bot.presenters import failure_reason, summary
+from nanobanana.bot.sender import RecipientBlocked
+from nanobanana.bot.texts import Texts
+from nanobanana.generation.models import DeliveryStatus, GenerationRequest, GenerationResult, RequestStatus
+from nanobanana.generation.selectors import request_get
+from nanobanana.generation.services import request_mark_delivered, result_mark_sent
+from nanobanana.media.storage import media_link, media_read
+
+logger = logging.getLogger(__name__)
+PREVIEW_MAX_SIDE = 1280
+MEDIA_GROUP_MAX = 10
+
+
+def preview_jpeg(data: bytes) -> bytes | None:
+    """A compressed preview Telegram shows inline; None if not an image."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="JPEG", quality=85)
+            return buffer.getvalue()
+    except (OSError, ValueError):
+        return None
+
+
+async def status_edit(bot: Bot, request: GenerationRequest, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit the request's status message; send a new one if it is gone."""
+    if request.status_message_id:
+        try:
+            await bot.edit_message_text(
+                text=text, chat_id=request.chat_id, message_id=request.status_message_id, reply_markup=markup
+            )
+            return
+        except TelegramBadRequest as error:
+            if "not modified" in error.message:
+                return
+    await bot.send_message(request.chat_id, text, reply_markup=markup)
+
+
+async def status_processing(bot: Bot, request_id: int) -> None:
+    request = await sync_to_async(request_get)(request_id=request_id)
+    if request.status != RequestStatus.PROCESSING:
+        return
+    texts = Texts(request.user.language)
+    try:
+        await status_edit(bot, request, texts("status.processing", summary=summary(texts, request)), None)
+    except RecipientBlocked:
+        return
+
+
+async def deliver(bot: Bot, request_id: int) -> str:
+    """Tell the user how their request ended, once. Returns the delivery status."""
+    request = await sync_to_async(request_get)(request_id=request_id)
+    if request.delivery_status != DeliveryStatus.PENDING:
+        return str(request.delivery_status)
+    texts = Texts(request.user.language)
+    try:
+        if request.status == RequestStatus.SUCCEEDED:
+            outcome = await _send_results(bot, request, texts)
+            wallet = await sync_to_async(wallet_balance)(user=request.user)
+            captured = request.hold.captured_amount
+            text = texts("status.done", summary=summary(texts, request), charged=captured, available=wallet.available)
+        elif request.status == RequestStatus.FAILED:
+            outcome = DeliveryStatus.DELIVERED
+            reason = failure_reason(texts, request.error_code)
+            text = texts("status.failed", summary=summary(texts, request), reason=reason, price=request.price)
+        else:
+            return str(request.delivery_status)
+        await status_edit(bot, request, text, keyboards.finished(texts, request_id=request.pk))
+    except RecipientBlocked:
+        outcome = DeliveryStatus.BLOCKED
+    await sync_to_async(request_mark_delivered)(request_id=request.pk, delivery_status=outcome)
+    return str(outcome)
+
+
+def _results_of(request: GenerationRequest) -> list[GenerationResult]:
+    return list(request.results.order_by("index"))
+
+
+async def _send_results(bot: Bot, request: GenerationRequest, texts: Texts) -> str:
+    results = await sync_to_async(_results_of)(request)
+    total = len(results)
+    pending = [result for result in results if result.sent_at is None]
+    fits = [result for result in pending if result.size <= settings.TELEGRAM_UPLOAD_LIMIT_BYTES]
+    linked = [result for result in pending if result not in fits]
+    for start in range(0, len(fits), MEDIA_GROUP_MAX):
+        group = fits[start : start + MEDIA_GROUP_MAX]
+        try:
+            await _send_files(bot, request, texts, group, total)
+        except TelegramEntityTooLarge:
+            linked += group
+            continue
+        except TelegramBadRequest as error:
+            if "too big" not in error.message.lower() and "too large" not in error.message.lower():
+                raise
+            linked += group
+            continue
+        for result in group:
+            await sync_to_async(result_mark_sent)(result_id=result.pk)
+    for result in sorted(linked, key=lambda item: item.index):
+        url = media_link(path=result.path)
+        await bot.send_message(request.chat_id, texts("result.link", index=result.index + 1, total=total, url=url))
+        await sync_to_async(result_mark_sent)(result_id=result.pk)
+    return DeliveryStatus.LINKED if linked else DeliveryStatus.DELIVERED
+
+
+async def _send_files(
+    bot: Bot, request: GenerationRequest, texts: Texts, group: list[GenerationResult], total: int
+) -> None:
+    """A preview (photo) and the full-quality document for each result; an
+    album of each when there are several."""
+    files = []
+    for result in group:
+        data = await sync_to_async(media_read)(path=result.path)
+        name = f"nanobanana-{request.pk}-{result.index + 1}.{result.path.rsplit('.', 1)[-1]}"
+        caption = texts("result.caption", model=request.model.title, index=result.index + 1, total=total)
+        files.append((data, name, caption, preview_jpeg(data) if result.content_type.startswith("image/") else None))
+    previews = [(preview, caption) for _, _, caption, preview in files if preview is not None]
+    if len(previews) == 1:
+        preview, caption = previews[0]
+        await bot.send_photo(request.chat_id, BufferedInputFile(preview, "preview.jpg"), caption=caption)
+    elif previews:
+        await bot.send_media_group(
+            request.chat_id,
+            [
+                InputMediaPhoto(media=BufferedInputFile(preview, f"preview-{index}.jpg"), caption=caption)
+                for index, (preview, caption) in enumerate(previews)
+            ],
+        )
+    if len(files) == 1:
+        data, name, caption, _ = files[0]
+        await bot.send_document(request.chat_id, BufferedInputFile(data, name), caption=caption)
+    else:
+        await bot.send_media_group(
+            request.chat_id,
+            [
+                InputMediaDocument(media=BufferedInputFile(data, name), caption=caption)
+                for data, name, caption, _ in files
+            ],
+        )

@@ -1,0 +1,39 @@
+"""The bot's error edge: map failures to a user answer once.
+
+Transient failures (database, Telegram busy) propagate so the update is
+handled again later; everything else is logged and the user gets a calm
+message instead of silence or a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.types import ErrorEvent
+from django.db import DatabaseError
+
+from nanobanana.accounts.services import language_from_code
+from nanobanana.bot.sender import RecipientBlocked
+from nanobanana.bot.texts import Texts
+from nanobanana.core.errors import TransientError
+
+router = Router(name=__name__)
+logger = logging.getLogger(__name__)
+
+
+@router.error()
+async def on_error(event: ErrorEvent, bot: Bot) -> None:
+    error = event.exception
+    if isinstance(error, TransientError | DatabaseError):
+        raise error
+    if isinstance(error, RecipientBlocked):
+        return
+    logger.error("handler failed", exc_info=error, extra={"update_id": event.update.update_id})
+    user = getattr(event.update.event, "from_user", None)
+    if user is None:
+        return
+    texts = Texts(language_from_code(user.language_code or ""))
+    try:
+        await bot.send_message(user.id, texts("error.generic"))
+    except Exception:
+        logger.warning("could not tell the user about an error", extra={"user_id": user.id})

@@ -1,0 +1,65 @@
+"""Formatting shared by handlers and delivery: summaries, statuses, prices.
+
+User-provided text (prompts, names) is HTML-escaped here, once."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from nanobanana.billing.selectors import WalletBalance
+from nanobanana.bot.texts import Texts
+from nanobanana.catalog.models import AIModel
+from nanobanana.generation.models import GenerationRequest
+
+PROMPT_PREVIEW_CHARS = 300
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def shorten(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def params_label(texts: Texts, params: dict[str, Any]) -> str:
+    parts = []
+    if "aspect_ratio" in params:
+        parts.append(str(params["aspect_ratio"]))
+    if "count" in params:
+        parts.append(f"{params['count']} {texts('create.images')}")
+    return " · ".join(parts)
+
+
+def summary(texts: Texts, request: GenerationRequest) -> str:
+    return texts(
+        "status.summary",
+        model=escape(request.model.title),
+        params=params_label(texts, request.params),
+        prompt=escape(shorten(request.prompt)),
+    )
+
+
+def failure_reason(texts: Texts, code: str) -> str:
+    key = f"reason.{code}"
+    known = {"reason.policy_refusal", "reason.timeout", "reason.invalid_input", "reason.job_lost"}
+    return texts(key if key in known else "reason.default")
+
+
+def balance_text(texts: Texts, wallet: WalletBalance, models: list[AIModel]) -> str:
+    lines = [texts("balance.text", available=wallet.available)]
+    if wallet.held:
+        lines.append(texts("balance.held", held=wallet.held))
+    if models:
+        lines += ["", texts("balance.prices")]
+        lines += [
+            texts(
+                "balance.price_line",
+                title=escape(model.title),
+                price=model.price_per_unit,
+                unit=texts(f"unit.{model.unit}"),
+            )
+            for model in models
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,315 @@
+"""The one way out to Telegram: every Bot API call of every process.
+
+`create_bot()` builds the aiogram `Bot` with `TelegramSender` registered as a
+request middleware, so handlers (`message.answer()`), delivery tasks
+(`bot.send_document()`) and everything else go through it. The sender:
+
+- spaces sends with the shared `TelegramLimiter` (per chat, per group, per
+  bot), sleeping in-process only up to TELEGRAM_MAX_INLINE_WAIT_SECONDS and
+  otherwise raising `TransientError(retry_after=...)` so a Celery task retries
+  later instead of holding a worker;
+- on 429 pauses every send of the bot in every process, then retries;
+- turns "bot was blocked / user deactivated / bot kicked" into a user state
+  (`on_blocked`) and `RecipientBlocked`;
+- turns network errors, 5xx and undecodable replies into `TransientError`;
+- never lets the bot token reach a log line or an exception message.
+
+Methods limited (they post or edit a message in a chat, keyed by `chat_id`):
+see `LIMITED_METHODS`. Everything else passes straight through: chat actions,
+message drafts, callback/pre-checkout/inline answers (which have deadlines),
+reads, deletions, reactions, chat administration, edits of inline messages
+(no chat id). Telegram's documented limits are about messages; the 429
+handling still covers any method Telegram throttles.
+See docs/decisions/402-sender-request-middleware.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Final, TypeVar
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+
+from nanobanana.bot.limiter import TelegramLimiter, limiter_from_settings
+from nanobanana.core.errors import AppError, TransientError
+from nanobanana.core.logging import redact
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OnBlocked = Callable[[int], Awaitable[None]]
+Sleep = Callable[[float], Awaitable[None]]
+
+# Bot API methods that put or change a message in a chat: Telegram's
+# 1/s per chat, 20/min per group and 30/s per bot apply to these.
+LIMITED_METHODS: Final = frozenset(
+    {
+        "sendMessage",
+        "sendRichMessage",
+        "sendPhoto",
+        "sendAudio",
+        "sendDocument",
+        "sendVideo",
+        "sendAnimation",
+        "sendVoice",
+        "sendVideoNote",
+        "sendLivePhoto",
+        "sendPaidMedia",
+        "sendMediaGroup",
+        "sendLocation",
+        "sendVenue",
+        "sendContact",
+        "sendPoll",
+        "sendChecklist",
+        "sendDice",
+        "sendSticker",
+        "sendInvoice",
+        "sendGame",
+        "sendGift",
+        "forwardMessage",
+        "forwardMessages",
+        "copyMessage",
+        "copyMessages",
+        "editMessageText",
+        "editMessageCaption",
+        "editMessageMedia",
+        "editMessageReplyMarkup",
+        "editMessageLiveLocation",
+        "editMessageChecklist",
+        "stopMessageLiveLocation",
+        "stopPoll",
+    }
+)
+# Send/edit-looking methods deliberately left unlimited: nothing is posted
+# (chat action, 30-second drafts, ephemeral messages), or they administer the
+# chat rather than post to it. Kept here so a test can tell when a newer
+# aiogram adds a method nobody has decided about.
+UNLIMITED_SEND_LIKE_METHODS: Final = frozenset(
+    {
+        "sendChatAction",
+        "sendMessageDraft",
+        "sendRichMessageDraft",
+        "sendChatJoinRequestWebApp",
+        "editEphemeralMessageText",
+        "editEphemeralMessageCaption",
+        "editEphemeralMessageMedia",
+        "editEphemeralMessageReplyMarkup",
+        "editChatInviteLink",
+        "editChatSubscriptionInviteLink",
+        "editForumTopic",
+        "editGeneralForumTopic",
+        "editStory",
+        "editUserStarSubscription",
+    }
+)
+# Telegram's descriptions for a recipient we can no longer reach.
+_BLOCKED_MARKERS: Final = ("bot was blocked by the user", "user is deactivated", "bot was kicked")
+DEFAULT_MAX_ATTEMPTS: Final = 5
+
+
+class RecipientBlocked(AppError):
+    """The recipient blocked the bot, was deleted, or removed the bot from the
+    chat. Already recorded through `on_blocked`; callers stop quietly."""
+
+    code = "recipient_blocked"
+
+    def __init__(self, chat_id: int | str) -> None:
+        super().__init__(f"recipient {chat_id} cannot be reached")
+        self.chat_id = chat_id
+
+
+async def mark_user_blocked(chat_id: int) -> None:
+    """Default `on_blocked`: record the user state in the database."""
+    from nanobanana.accounts.services import user_mark_blocked
+
+    await sync_to_async(user_mark_blocked)(telegram_id=chat_id)
+
+
+def limited_chat_id(method: TelegramMethod[Any]) -> int | str | None:
+    """The chat whose limits a call must respect, or None when it is not limited."""
+    if method.__api_method__ not in LIMITED_METHODS:
+        return None
+    chat_id = getattr(method, "chat_id", None)
+    return chat_id if isinstance(chat_id, int | str) else None
+
+
+def is_recipient_gone(error: TelegramForbiddenError) -> bool:
+    description = error.message.lower()
+    return any(marker in description for marker in _BLOCKED_MARKERS)
+
+
+class TelegramSender(BaseRequestMiddleware):
+    """aiogram request middleware applying our limits and error policy to every call."""
+
+    def __init__(
+        self,
+        *,
+        limiter: TelegramLimiter,
+        on_blocked: OnBlocked = mark_user_blocked,
+        max_inline_wait: float,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        sleep: Sleep = asyncio.sleep,
+        owns_limiter: bool = False,
+    ) -> None:
+        self.limiter = limiter
+        self.owns_limiter = owns_limiter
+        self.on_blocked = on_blocked
+        self.max_inline_wait = max_inline_wait
+        self.max_attempts = max_attempts
+        self.sleep = sleep
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        name = method.__api_method__
+        chat_id = limited_chat_id(method)
+        for attempt in range(1, self.max_attempts + 1):
+            if chat_id is not None:
+                await self._wait_for_slot(name, chat_id)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                retry_after = float(error.retry_after)
+                await self.limiter.pause(retry_after)
+                logger.warning(
+                    "telegram flood control: every send paused",
+                    extra={"telegram_method": name, "chat_id": chat_id, "retry_after": retry_after, "attempt": attempt},
+                )
+                if attempt == self.max_attempts or retry_after > self.max_inline_wait:
+                    raise TransientError(
+                        f"{name}: Telegram flood control, retry in {retry_after:g}s", retry_after=retry_after
+                    ) from None
+                if chat_id is None:
+                    # Limited calls wait for the pause through the limiter.
+                    await self.sleep(retry_after)
+            except TelegramForbiddenError as error:
+                target = getattr(method, "chat_id", None)
+                if not is_recipient_gone(error) or not isinstance(target, int | str):
+                    raise
+                logger.info("telegram recipient gone", extra={"telegram_method": name, "chat_id": target})
+                if isinstance(target, int):
+                    await self.on_blocked(target)
+                raise RecipientBlocked(target) from None
+            except TelegramEntityTooLarge:
+                # A 413 subclasses the network error but retrying cannot help:
+                # the caller sends a link instead.
+                raise
+            except (TelegramNetworkError, TelegramServerError) as error:
+                # aiohttp errors can quote the request URL, which holds the token.
+                detail = _scrub(str(error), bot.token)
+                logger.warning(
+                    "telegram request failed, will retry",
+                    extra={"telegram_method": name, "chat_id": chat_id, "error_type": type(error).__name__},
+                )
+                raise TransientError(f"{name}: {type(error).__name__}: {detail}") from None
+            except ClientDecodeError as error:
+                # Not JSON: typically a proxy's error page in front of a local
+                # Bot API server. The page itself is left out of the message.
+                logger.warning(
+                    "telegram reply was not valid JSON, will retry",
+                    extra={"telegram_method": name, "chat_id": chat_id},
+                )
+                raise TransientError(f"{name}: {_scrub(error.message, bot.token)}") from None
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    async def _wait_for_slot(self, name: str, chat_id: int | str) -> None:
+        reservation = await self.limiter.reserve(chat_id, max_wait=self.max_inline_wait)
+        if not reservation.granted:
+            raise TransientError(
+                f"{name} to chat {chat_id}: next send slot in {reservation.wait:.1f}s", retry_after=reservation.wait
+            )
+        if reservation.wait > 0:
+            await self.sleep(reservation.wait)
+
+
+def _scrub(text: str, token: str) -> str:
+    """Remove the token (and its secret half) as well as every configured secret."""
+    for secret in (token, token.partition(":")[2]):
+        if len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
+    return redact(text)
+
+
+def create_bot(*, limiter: TelegramLimiter | None = None, on_blocked: OnBlocked | None = None) -> Bot:
+    """A Bot whose every call goes through `TelegramSender`.
+
+    Without `limiter` one is made from settings and owned by the bot:
+    `close_bot()` (or `bot_session()`) closes it with the HTTP session.
+    """
+    sender = TelegramSender(
+        limiter=limiter if limiter is not None else limiter_from_settings(),
+        on_blocked=on_blocked or mark_user_blocked,
+        max_inline_wait=float(settings.TELEGRAM_MAX_INLINE_WAIT_SECONDS),
+        owns_limiter=limiter is None,
+    )
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL, is_local=settings.TELEGRAM_API_LOCAL)
+    )
+    session.middleware(sender)
+    return Bot(settings.TELEGRAM_BOT_TOKEN, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def sender_of(bot: Bot) -> TelegramSender:
+    """The sender registered on a bot made by `create_bot()`."""
+    for middleware in bot.session.middleware:
+        if isinstance(middleware, TelegramSender):
+            return middleware
+    raise LookupError("this bot was not made by create_bot()")
+
+
+async def close_bot(bot: Bot) -> None:
+    """Close the bot's HTTP session and the limiter it owns."""
+    try:
+        await bot.session.close()
+    finally:
+        sender = sender_of(bot)
+        if sender.owns_limiter:
+            await sender.limiter.close()
+
+
+@asynccontextmanager
+async def bot_session(
+    *, limiter: TelegramLimiter | None = None, on_blocked: OnBlocked | None = None
+) -> AsyncIterator[Bot]:
+    """`async with bot_session() as bot:` - a bot closed on the way out."""
+    bot = create_bot(limiter=limiter, on_blocked=on_blocked)
+    try:
+        yield bot
+    finally:
+        await close_bot(bot)
+
+
+def run_with_bot(coro_factory: Callable[[Bot], Awaitable[T]]) -> T:
+    """Run `coro_factory(bot)` from sync code (Celery tasks) with a fresh bot.
+
+    `async_to_sync` keeps `sync_to_async` calls inside (Django ORM) on the
+    calling thread, so they see the task's database connection.
+    """
+
+    async def run() -> T:
+        async with bot_session() as bot:
+            return await coro_factory(bot)
+
+    return async_to_sync(run)()

@@ -1,0 +1,31 @@
+"""Celery shims for the bot: updates (queue updates) and delivery (queue delivery)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from nanobanana.bot import delivery
+from nanobanana.bot.inbox import inbox_redrive
+from nanobanana.bot.runtime import bot_run
+from nanobanana.bot.updates import update_handle
+from nanobanana.core.tasks import AppTask
+
+
+@shared_task(name="bot.handle_update", base=AppTask, time_limit=90, soft_time_limit=75)
+def handle_update(update_id: int) -> str:
+    return update_handle(update_id=update_id)
+
+
+@shared_task(name="bot.inbox_redrive", base=AppTask, time_limit=60, soft_time_limit=50)
+def redrive() -> int:
+    return inbox_redrive()
+
+
+@shared_task(name="delivery.deliver", base=AppTask, time_limit=300, soft_time_limit=280)
+def deliver(request_id: int) -> str:
+    return bot_run(lambda bot, _dispatcher: delivery.deliver(bot, request_id))
+
+
+@shared_task(name="delivery.status", base=AppTask, time_limit=60, soft_time_limit=50)
+def status(request_id: int) -> None:
+    bot_run(lambda bot, _dispatcher: delivery.status_processing(bot, request_id))

@@ -1,0 +1,34 @@
+"""Handling one stored update: claim it, feed it to the dispatcher, record
+the outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError
+
+from nanobanana.bot.inbox import inbox_claim, inbox_fail, inbox_finish, inbox_retry_later
+from nanobanana.bot.runtime import bot_run
+from nanobanana.core.errors import TransientError
+
+logger = logging.getLogger(__name__)
+
+
+def update_handle(*, update_id: int) -> str:
+    """Returns what happened: skipped, done, retry or failed."""
+    row = inbox_claim(update_id=update_id)
+    if row is None:
+        return "skipped"
+    payload = row.payload
+    try:
+        bot_run(lambda bot, dispatcher: dispatcher.feed_raw_update(bot, payload))
+    except (TransientError, DatabaseError) as error:
+        logger.warning("update will be retried", extra={"update_id": update_id, "error": str(error)})
+        inbox_retry_later(update_id=update_id, error=f"{type(error).__name__}: {error}")
+        return "retry"
+    except Exception as error:
+        logger.exception("update failed", extra={"update_id": update_id})
+        inbox_fail(update_id=update_id, error=f"{type(error).__name__}: {error}")
+        return "failed"
+    inbox_finish(update_id=update_id)
+    return "done"

@@ -1,0 +1,324 @@
+"""The generation lifecycle: submit -> start -> poll -> complete | fail.
+
+Money rules: tokens are held at submit, captured only when results are
+stored, released on failure or cancel; the billing app makes each of those
+happen at most once. Status changes are conditional updates, so a retried or
+duplicated task is harmless. Nothing here sleeps: waiting on a provider is a
+scheduled `generation.poll`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+
+from nanobanana.accounts.models import TelegramUser
+from nanobanana.billing.services import hold_capture, hold_place, hold_release
+from nanobanana.catalog.models import AIModel, PriceUnit
+from nanobanana.catalog.selectors import model_offered
+from nanobanana.catalog.services import params_validate, price_quote, units_for
+from nanobanana.core import clock
+from nanobanana.core.errors import (
+    Conflict,
+    NotFound,
+    ProviderError,
+    ProviderTransientError,
+    ValidationError,
+)
+from nanobanana.core.tasks import enqueue
+from nanobanana.generation.models import (
+    ACTIVE_STATUSES,
+    DeliveryStatus,
+    GenerationRequest,
+    GenerationResult,
+    RequestStatus,
+)
+from nanobanana.media.storage import media_save
+from nanobanana.providers.base import GenerationJob, MediaResult, Submission
+from nanobanana.providers.registry import provider_get
+
+logger = logging.getLogger(__name__)
+
+TASK_START = "generation.start"
+TASK_POLL = "generation.poll"
+TASK_DELIVER = "delivery.deliver"
+TASK_STATUS = "delivery.status"
+# How long a poll may be overdue before the sweep assumes its task was lost.
+POLL_GRACE = timedelta(seconds=60)
+REDRIVE_AFTER = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Quote:
+    model: AIModel
+    params: dict[str, Any]
+    units: int
+    price: int
+
+
+def request_quote(*, model_slug: str, raw_params: dict[str, Any]) -> Quote:
+    """Validate a draft against the catalog and price it, without side effects."""
+    model = model_offered(slug=model_slug)
+    if model is None:
+        raise NotFound(f"model {model_slug!r} is not offered", code="model_unavailable")
+    params = params_validate(model=model, raw=raw_params)
+    return Quote(
+        model=model,
+        params=params,
+        units=units_for(model=model, params=params),
+        price=price_quote(model=model, params=params),
+    )
+
+
+def prompt_validate(*, prompt: str) -> str:
+    prompt = prompt.strip()
+    if not prompt:
+        raise ValidationError("empty prompt", code="prompt_empty")
+    if len(prompt) > settings.PROMPT_MAX_LENGTH:
+        raise ValidationError(f"prompt longer than {settings.PROMPT_MAX_LENGTH} characters", code="prompt_too_long")
+    return prompt
+
+
+def request_submit(
+    *,
+    user: TelegramUser,
+    model_slug: str,
+    raw_params: dict[str, Any],
+    prompt: str,
+    chat_id: int,
+    idempotency_key: str,
+    status_message_id: int | None = None,
+) -> tuple[GenerationRequest, bool]:
+    """Price the draft, hold the tokens and queue the job, atomically.
+
+    The idempotency key makes a repeated tap (or a redelivered update) return
+    the request the first one created: (request, created)."""
+    existing = GenerationRequest.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    prompt = prompt_validate(prompt=prompt)
+    quote = request_quote(model_slug=model_slug, raw_params=raw_params)
+    try:
+        with transaction.atomic():
+            # Raises InsufficientFunds; idempotent by reference under the wallet lock.
+            hold = hold_place(user=user, amount=quote.price, reference=f"generation:{idempotency_key}")
+            request = GenerationRequest.objects.create(
+                user=user,
+                model=quote.model,
+                prompt=prompt,
+                params=quote.params,
+                units=quote.units,
+                price=quote.price,
+                hold=hold,
+                idempotency_key=idempotency_key,
+                chat_id=chat_id,
+                status_message_id=status_message_id,
+            )
+            enqueue(TASK_START, request.pk)
+    except IntegrityError:
+        # A concurrent submit with the same key won; its hold is the same hold.
+        return GenerationRequest.objects.get(idempotency_key=idempotency_key), False
+    return request, True
+
+
+def _job_for(request: GenerationRequest) -> GenerationJob:
+    return GenerationJob(
+        request_id=request.pk,
+        model=request.model.provider_model,
+        kind=request.model.kind,  # type: ignore[arg-type]
+        prompt=request.prompt,
+        params=request.params,
+    )
+
+
+def request_start(*, request_id: int) -> None:
+    """queued -> processing, then submit to the provider."""
+    now = clock.now()
+    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+    started = GenerationRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).update(
+        status=RequestStatus.PROCESSING,
+        started_at=now,
+        deadline_at=now + timedelta(seconds=request.model.deadline_seconds),
+        next_poll_at=now,
+    )
+    if not started:
+        return
+    enqueue(TASK_STATUS, request_id)
+    request_poll(request_id=request_id)
+
+
+def request_poll(*, request_id: int) -> None:
+    """Ask the provider about a processing request: submit it if it has no
+    job yet, otherwise check the job. Past the deadline, one last answer
+    decides; a job still pending then fails and its tokens are released."""
+    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+    if request.status != RequestStatus.PROCESSING:
+        return
+    provider = provider_get(request.model.provider)
+    job = _job_for(request)
+    past_deadline = request.deadline_at is not None and clock.now() >= request.deadline_at
+    GenerationRequest.objects.filter(pk=request_id).update(attempts=F("attempts") + 1)
+    try:
+        if request.provider_job_id:
+            submission = provider.check(job, request.provider_job_id)
+        else:
+            submission = provider.submit(job)
+    except ProviderTransientError as error:
+        if past_deadline:
+            request_fail(request_id=request_id, code="timeout", detail=f"transient error at deadline: {error}")
+        else:
+            _schedule_poll(request_id=request_id, after=error.retry_after or _backoff(request.attempts))
+        return
+    except ProviderError as error:
+        request_fail(request_id=request_id, code=error.code, detail=str(error))
+        return
+    _apply_submission(request=request, submission=submission, past_deadline=past_deadline)
+
+
+def _backoff(attempts: int) -> float:
+    return float(min(60, 2 ** min(attempts, 6)))
+
+
+def _schedule_poll(*, request_id: int, after: float) -> None:
+    GenerationRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING).update(
+        next_poll_at=clock.now() + timedelta(seconds=after)
+    )
+    enqueue(TASK_POLL, request_id, countdown=after)
+
+
+def _apply_submission(*, request: GenerationRequest, submission: Submission, past_deadline: bool) -> None:
+    if submission.job_id and submission.job_id != request.provider_job_id:
+        GenerationRequest.objects.filter(pk=request.pk).update(provider_job_id=submission.job_id)
+    if submission.state == "succeeded":
+        request_complete(request_id=request.pk, results=list(submission.results))
+    elif past_deadline:
+        request_fail(request_id=request.pk, code="timeout", detail="provider still pending at the deadline")
+    else:
+        _schedule_poll(request_id=request.pk, after=max(submission.poll_after, 0.5))
+
+
+def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
+    """Store the results, mark succeeded and capture the tokens for what was
+    actually produced (2 of 4 images pay for 2). Returns False if the request
+    was no longer processing (cancelled or failed meanwhile)."""
+    if not results:
+        request_fail(request_id=request_id, code="empty_result", detail="provider returned no media")
+        return False
+    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+    stored = [
+        media_save(data=result.data, content_type=result.content_type, prefix="generations", filename=result.filename)
+        for result in results
+    ]
+    with transaction.atomic():
+        done = GenerationRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING).update(
+            status=RequestStatus.SUCCEEDED, finished_at=clock.now(), next_poll_at=None
+        )
+        if not done:
+            logger.info("late result ignored", extra={"request_id": request_id})
+            return False
+        GenerationResult.objects.bulk_create(
+            GenerationResult(
+                request_id=request_id,
+                index=index,
+                path=item.path,
+                content_type=item.content_type,
+                size=item.size,
+                width=result.width,
+                height=result.height,
+            )
+            for index, (item, result) in enumerate(zip(stored, results, strict=True))
+        )
+        produced = min(len(results), request.units)
+        charge = request.price
+        if request.model.unit == PriceUnit.IMAGE and produced < request.units:
+            charge = request.model.price_per_unit * produced
+        hold_capture(hold_id=request.hold_id, amount=min(charge, request.price))
+        enqueue(TASK_DELIVER, request_id)
+    return True
+
+
+def request_fail(*, request_id: int, code: str, detail: str) -> bool:
+    """Fail an active request and release its tokens, once."""
+    with transaction.atomic():
+        failed = GenerationRequest.objects.filter(pk=request_id, status__in=ACTIVE_STATUSES).update(
+            status=RequestStatus.FAILED, error_code=code[:64], error_detail=detail[:2000], finished_at=clock.now()
+        )
+        if not failed:
+            return False
+        request = GenerationRequest.objects.get(pk=request_id)
+        hold_release(hold_id=request.hold_id)
+        enqueue(TASK_DELIVER, request_id)
+    logger.warning("generation failed", extra={"request_id": request_id, "code": code})
+    return True
+
+
+def request_cancel(*, request_id: int, user: TelegramUser) -> GenerationRequest:
+    """The user cancels a request that has not started: tokens come back."""
+    with transaction.atomic():
+        cancelled = GenerationRequest.objects.filter(pk=request_id, user=user, status=RequestStatus.QUEUED).update(
+            status=RequestStatus.CANCELLED, finished_at=clock.now(), delivery_status=DeliveryStatus.DELIVERED
+        )
+        request = GenerationRequest.objects.filter(pk=request_id, user=user).first()
+        if request is None:
+            raise NotFound("no such request", code="request_not_found")
+        if not cancelled:
+            raise Conflict(f"request is {request.status}", code="cannot_cancel")
+        hold_release(hold_id=request.hold_id)
+    return request
+
+
+def result_mark_sent(*, result_id: int) -> None:
+    GenerationResult.objects.filter(pk=result_id, sent_at__isnull=True).update(sent_at=clock.now())
+
+
+def request_mark_delivered(*, request_id: int, delivery_status: str) -> bool:
+    """Record how the outcome reached the user, once."""
+    return bool(
+        GenerationRequest.objects.filter(pk=request_id, delivery_status=DeliveryStatus.PENDING).update(
+            delivery_status=delivery_status, delivered_at=clock.now()
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    polled: int
+    restarted: int
+    redelivered: int
+
+
+def requests_sweep() -> SweepReport:
+    """Re-drive requests whose next step was lost: never-started queued jobs,
+    overdue or past-deadline polls, and outcomes never delivered."""
+    now = clock.now()
+    overdue = list(
+        GenerationRequest.objects.filter(status=RequestStatus.PROCESSING)
+        .filter(Q(next_poll_at__lt=now - POLL_GRACE) | Q(deadline_at__lt=now) | Q(next_poll_at__isnull=True))
+        .values_list("pk", flat=True)[:500]
+    )
+    stale_queued = list(
+        GenerationRequest.objects.filter(status=RequestStatus.QUEUED, created_at__lt=now - REDRIVE_AFTER).values_list(
+            "pk", flat=True
+        )[:500]
+    )
+    undelivered = list(
+        GenerationRequest.objects.filter(
+            status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED),
+            delivery_status=DeliveryStatus.PENDING,
+            finished_at__lt=now - REDRIVE_AFTER,
+        ).values_list("pk", flat=True)[:500]
+    )
+    with transaction.atomic():
+        for request_id in overdue:
+            enqueue(TASK_POLL, request_id)
+        for request_id in stale_queued:
+            enqueue(TASK_START, request_id)
+        for request_id in undelivered:
+            enqueue(TASK_DELIVER, request_id)
+    return SweepReport(polled=len(overdue), restarted=len(stale_queued), redelivered=len(undelivered))

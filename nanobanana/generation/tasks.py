@@ -1,0 +1,24 @@
+"""Celery shims for the generation lifecycle (queue: generation)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from nanobanana.core.tasks import AppTask
+from nanobanana.generation import services
+
+
+@shared_task(name="generation.start", base=AppTask, time_limit=120, soft_time_limit=100)
+def start(request_id: int) -> None:
+    services.request_start(request_id=request_id)
+
+
+@shared_task(name="generation.poll", base=AppTask, time_limit=120, soft_time_limit=100)
+def poll(request_id: int) -> None:
+    services.request_poll(request_id=request_id)
+
+
+@shared_task(name="generation.sweep", base=AppTask, time_limit=60, soft_time_limit=50)
+def sweep() -> dict[str, int]:
+    report = services.requests_sweep()
+    return {"polled": report.polled, "restarted": report.restarted, "redelivered": report.redelivered}

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import os
+import socket
+
+from celery import shared_task
+
+from nanobanana.core.tasks import AppTask
+from nanobanana.ops.services import WORKER, heartbeat_record
+
+
+@shared_task(name="ops.heartbeat", base=AppTask, time_limit=30, soft_time_limit=20)
+def heartbeat() -> None:
+    """Proves the whole path works: beat scheduled it, the broker carried it,
+    a worker ran it."""
+    heartbeat_record(name=WORKER, detail=f"{socket.gethostname()}:{os.getpid()}")
