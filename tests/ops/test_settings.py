@@ -74,3 +74,42 @@ def test_a_real_token_turns_the_sandbox_off_and_talks_to_telegram(tmp_path):
     result = load_settings(tmp_path, TELEGRAM_BOT_TOKEN="1:" + "t" * 35)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[1] == "https://api.telegram.org"
+
+
+def make_repo(root: Path, sha: str, *, packed: bool = False) -> Path:
+    git = root / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    if packed:
+        (git / "packed-refs").write_text(f"# pack-refs with: peeled\n{sha} refs/heads/main\n")
+    else:
+        (git / "refs" / "heads" / "main").write_text(sha + "\n")
+    return git
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_the_version_is_read_from_a_clone(tmp_path, packed):
+    from config.settings import _git_sha
+
+    make_repo(tmp_path, "a" * 40, packed=packed)
+    assert _git_sha(tmp_path) == "a" * 40
+
+
+def test_the_version_is_read_from_a_worktree(tmp_path):
+    from config.settings import _git_sha
+
+    git = make_repo(tmp_path / "main", "a" * 40)
+    worktree_git = git / "worktrees" / "feat"
+    worktree_git.mkdir(parents=True)
+    (worktree_git / "commondir").write_text("../..\n")
+    (worktree_git / "HEAD").write_text("ref: refs/heads/feat\n")
+    (git / "refs" / "heads" / "feat").write_text("b" * 40 + "\n")
+    (tmp_path / "feat").mkdir()
+    (tmp_path / "feat" / ".git").write_text(f"gitdir: {worktree_git}\n")
+    assert _git_sha(tmp_path / "feat") == "b" * 40
+
+
+def test_the_version_is_unknown_without_git(tmp_path):
+    from config.settings import _git_sha
+
+    assert _git_sha(tmp_path) == "unknown"
