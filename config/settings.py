@@ -87,6 +87,9 @@ HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180)
 INBOX_BACKLOG_LIMIT = env_int("INBOX_BACKLOG_LIMIT", 100)
 
 # --- Local provider (offline image generator) -------------------------------
+# The offline generator is for development, tests and benchmarks: off in
+# production unless asked for, so no one pays tokens for a placeholder.
+LOCAL_PROVIDER_ENABLED = env_bool("LOCAL_PROVIDER_ENABLED", default=DEBUG)
 LOCAL_PROVIDER_LATENCY_SECONDS = env_float("LOCAL_PROVIDER_LATENCY_SECONDS", 2.0)
 LOCAL_PROVIDER_FAILURE_RATE = env_float("LOCAL_PROVIDER_FAILURE_RATE", 0.0)
 

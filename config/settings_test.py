@@ -19,6 +19,7 @@ os.environ.update(
         "DATABASE_URL": os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
         "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
         "CELERY_TASK_ALWAYS_EAGER": "1",
+        "LOCAL_PROVIDER_ENABLED": "1",
         "LOCAL_PROVIDER_LATENCY_SECONDS": "0",
         "NANOBANANA_DATA_DIR": tempfile.mkdtemp(prefix="nanobanana-test-"),
         "LOG_LEVEL": "WARNING",

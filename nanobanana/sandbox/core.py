@@ -291,6 +291,7 @@ class TelegramCore:
         times: int | None = 1,
         retry_after: int = 1,
         seconds: float = 5.0,
+        description: str | None = None,
     ) -> Fault:
         """Make the next `times` matching calls fail with `error` (None: until `clear_faults`).
 
@@ -298,6 +299,8 @@ class TelegramCore:
         penalty too, as Telegram's does, unless the limits disable that.
         """
         fault = Fault(kind=error, method=method, chat_id=chat_id, times=times, retry_after=retry_after, seconds=seconds)
+        if description is not None:
+            fault.description = description
         with self._lock:
             self.faults.append(fault)
         return fault
