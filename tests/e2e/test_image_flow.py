@@ -224,3 +224,14 @@ def test_a_chat_telegram_refuses_outright_ends_the_delivery_as_failed_and_the_sw
     GenerationRequest.objects.update(finished_at=clock.now() - timedelta(hours=1))
     assert requests_sweep().redelivered == 0
     assert request.results.count() == 1  # generated once, never again
+
+
+def test_once_a_prompt_arrives_the_question_loses_its_buttons(chat, settings):
+    settings.PROMPT_MAX_LENGTH = 10
+    chat.create_image("far too long for the limit")
+    asked_first = next(m for m in chat.bot_messages() if "Опишите" in (m.text or ""))
+    assert asked_first.buttons == []
+    assert [b["text"] for b in chat.bot_messages()[-1].buttons][-1].endswith("Отмена")  # the retry question
+    chat.send("short")
+    assert all(not m.buttons for m in chat.bot_messages() if "Слишком длинное" in (m.text or ""))
+    assert "Стоимость" in chat.last_text()
