@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -17,6 +18,7 @@ USER = 4242
 
 @pytest.fixture
 def fake(settings):
+    settings.TELEGRAM_BOT_TOKEN = f"{secrets.randbelow(10**9) + 10**9}:TEST-token-for-the-fake-bot-api"
     fake = FakeTelegram(token=settings.TELEGRAM_BOT_TOKEN, limits=RateLimits.off())
     with run_sandbox(fake, ui=False) as base_url:
         settings.TELEGRAM_API_URL = base_url
