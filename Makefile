@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
 WORKER_CONCURRENCY ?= 2
+# Postgres connections per web worker (a pool; see config/settings.py)
+WEB_DB_POOL ?= 10
 
 .PHONY: help install run test lint format typecheck check bench web worker beat release seed screenshot worktree clean
 
@@ -49,7 +51,7 @@ bench: install ## Run the benchmarks and write docs/benchmarks.md
 
 # --- The processes (Procfile, Dockerfile and Railway configs call these) ----
 web: ## The web process: webhook, health, admin, sandbox (ASGI)
-	$(BIN)/uvicorn config.asgi:application --host 0.0.0.0 --port $(PORT) --workers $(WEB_CONCURRENCY) --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
+	DATABASE_POOL_MAX_SIZE=$(WEB_DB_POOL) $(BIN)/uvicorn config.asgi:application --host 0.0.0.0 --port $(PORT) --workers $(WEB_CONCURRENCY) --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
 
 worker: ## The Celery worker: updates, generation and delivery queues
 	$(BIN)/celery -A config worker -Q updates,generation,delivery --concurrency $(WORKER_CONCURRENCY) --loglevel INFO --without-gossip --without-mingle

@@ -163,13 +163,29 @@ TEMPLATES = [
 ]
 ASGI_APPLICATION = "config.asgi.application"
 
+# The web process serves Django's sync views under ASGI, where every request
+# runs in its own thread and a persistent connection is per thread: under load
+# that is one Postgres connection per in-flight request (100 webhook
+# connections exhausted max_connections=100). `make web` sets
+# DATABASE_POOL_MAX_SIZE, which puts a bounded psycopg pool in front instead
+# (connections are borrowed per request and returned; persistent per-thread
+# connections are off). Celery workers keep persistent connections: one
+# thread per process. See docs/benchmarks.md.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if not DATABASE_URL else 60),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if not DATABASE_URL or DATABASE_POOL_MAX_SIZE else 60),
         conn_health_checks=bool(DATABASE_URL),
     )
 }
+if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # A request waits this long for a free connection, then gets 503.
+        "timeout": env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing,
     # and take the write lock at BEGIN so transactions cannot deadlock.
