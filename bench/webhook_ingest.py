@@ -19,13 +19,15 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from bench import harness
 
 CONNECTIONS = 100
+WARMUP_SECONDS = 2.0
+WARMUP_FIRST_ID = 1
+MEASURED_FIRST_ID = 10_000_000
 TARGET_P99_MS = 100.0
 # The production settings recommended for 2 cores (see docs/benchmarks.md).
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
@@ -66,7 +68,9 @@ def load(url: str, *, first_id: int, seconds: float) -> dict[str, Any]:
 def _served(process: harness.Process, url: str, *, first_id: int, seconds: float, ready: str, expect: tuple[int, ...]):
     try:
         harness.wait_http(process, ready, expect=expect)
-        time.sleep(0.5)  # let every worker finish booting
+        # Warm-up, not counted: every worker boots, opens its connections and
+        # imports what the first request needs (ids below the measured range).
+        load(url, first_id=WARMUP_FIRST_ID, seconds=WARMUP_SECONDS)
         result = load(url, first_id=first_id, seconds=seconds)
         result["server_rss_mib"] = round(process.rss_mib(), 1)
         return result
@@ -83,7 +87,7 @@ def run_bare(log_dir: Path, seconds: float) -> dict[str, Any]:
         log_dir=log_dir,
     )
     url = f"http://127.0.0.1:{port}{harness.WEBHOOK_PATH}"
-    return _served(process, url, first_id=1, seconds=seconds, ready=url, expect=(200,))
+    return _served(process, url, first_id=MEASURED_FIRST_ID, seconds=seconds, ready=url, expect=(200,))
 
 
 def run_aiogram(log_dir: Path, seconds: float) -> dict[str, Any]:
@@ -105,7 +109,7 @@ def run_aiogram(log_dir: Path, seconds: float) -> dict[str, Any]:
         log_dir=log_dir,
     )
     url = f"http://127.0.0.1:{port}{harness.WEBHOOK_PATH}"
-    return _served(process, url, first_id=1, seconds=seconds, ready=url, expect=(405,))
+    return _served(process, url, first_id=MEASURED_FIRST_ID, seconds=seconds, ready=url, expect=(405,))
 
 
 def run_ours(services: harness.Services, log_dir: Path, seconds: float) -> dict[str, Any]:
@@ -117,20 +121,22 @@ def run_ours(services: harness.Services, log_dir: Path, seconds: float) -> dict[
         env=services.env(),
         log_dir=log_dir,
     )
-    first_id = 1_000_000
+    first_id = MEASURED_FIRST_ID
     url = f"http://127.0.0.1:{port}{harness.WEBHOOK_PATH}"
     result = _served(
         process, url, first_id=first_id, seconds=seconds, ready=f"http://127.0.0.1:{port}/api/health", expect=(200,)
     )
     acked = {i for first, last in result.pop("acked_ranges") for i in range(first, last + 1)}
-    stored = {row[0] for row in services.sql("SELECT update_id FROM bot_inboxupdate")}
-    queued = int(services.redis().llen("updates"))
+    stored = {row[0] for row in services.sql("SELECT update_id FROM bot_inboxupdate WHERE update_id >= %s", first_id)}
+    total_rows = services.sql("SELECT count(*) FROM bot_inboxupdate")[0][0]
+    # One queued task per stored row, warm-up included.
+    queued_once = int(services.redis().llen("updates")) == total_rows
     result.update(
         {
             "stored_rows": len(stored),
             "acked_but_not_stored": len(acked - stored),
             "stored_but_not_acked": len(stored - acked),
-            "queued_tasks": queued,
+            "queued_once_per_row": queued_once,
             "stored_equals_sent": stored == acked and result["sent"] == result["ok"],
             "server_errors_logged": process.output().count('"level": "error"'),
         }
@@ -162,8 +168,7 @@ def run() -> dict[str, Any]:
         "targets": {
             "ratio_vs_aiogram >= 1.0": ratio >= 1.0,
             f"p99 <= {TARGET_P99_MS:g} ms": ours["p99_ms"] <= TARGET_P99_MS,
-            "stored rows = sent, queued once each": ours["stored_equals_sent"]
-            and ours["queued_tasks"] == ours["stored_rows"],
+            "stored rows = sent, queued once each": ours["stored_equals_sent"] and ours["queued_once_per_row"],
         },
         "logs": str(log_dir),
     }
@@ -182,7 +187,8 @@ def markdown(result: dict[str, Any]) -> str:
     ours = result["nanobanana"]
     lines = [
         f"{result['connections']} concurrent keep-alive connections, unique `update_id`s, "
-        f"{result['duration_s']:g} s each, one Python asyncio client process (`bench/load.py`). "
+        f"{result['duration_s']:g} s each after a {WARMUP_SECONDS:g} s warm-up, one Python asyncio client process "
+        "(`bench/load.py`, uvloop) on the same machine. "
         f"Every server runs {result['web_workers']} processes; ours is `make web` "
         f"({result['server_settings']}, Postgres pool per worker).",
         "",
@@ -200,7 +206,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"to the bare ASGI ceiling: {result['ratio_vs_bare']:.2f}x.",
         f"- Answered 2xx: {ours['ok']} of {ours['sent']} sent; stored rows: {ours['stored_rows']}; "
         f"acked but not stored: {ours['acked_but_not_stored']}; stored but not acked: "
-        f"{ours['stored_but_not_acked']}; tasks queued: {ours['queued_tasks']}; error log lines: "
+        f"{ours['stored_but_not_acked']}; one task queued per row: {ours['queued_once_per_row']}; error log lines: "
         f"{ours['server_errors_logged']}.",
     ]
     return "\n".join(lines) + "\n"

@@ -66,6 +66,9 @@ TELEGRAM_API_LOCAL = env_bool("TELEGRAM_API_LOCAL", default=False)
 TG_WEBHOOK_SECRET = env_str("TG_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET if DEBUG else "")
 TELEGRAM_WEBHOOK_PATH = "/api/telegram/webhook"
 TELEGRAM_WEBHOOK_MAX_BODY_BYTES = env_int("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", 1_000_000)
+# Threads storing webhook updates per web process (bot/webhook_asgi.py); each
+# holds at most one database connection while it works.
+WEBHOOK_THREADS = env_int("WEBHOOK_THREADS", 8)
 # Telegram's documented limits, enforced for every process by the sender.
 TELEGRAM_RATE_PER_SECOND = env_float("TELEGRAM_RATE_PER_SECOND", 30.0)
 TELEGRAM_CHAT_INTERVAL_SECONDS = env_float("TELEGRAM_CHAT_INTERVAL_SECONDS", 1.0)
