@@ -13,7 +13,7 @@ WORKER_CONCURRENCY ?= 2
 # Postgres connections per web worker (a pool; see config/settings.py)
 WEB_DB_POOL ?= 10
 
-.PHONY: help install run test lint format typecheck check bench web worker beat release seed screenshot worktree clean
+.PHONY: help install run test faults lint format typecheck check bench web worker beat release seed screenshot worktree clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ run: install ## Start everything on one machine (SQLite, file broker, sandbox ch
 
 test: install ## Run the whole test suite (real PostgreSQL and Redis on 127.0.0.1)
 	@$(BIN)/pytest -q -p no:randomly $(PYTEST_ARGS)
+
+faults: install ## The fault suite: real processes, kills, injected faults; writes docs/reliability.md
+	@$(BIN)/pytest -q -p no:randomly -m faults tests/faults $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy
 	@$(BIN)/ruff check .
