@@ -62,12 +62,27 @@ def webhook_answer(*, body: bytes) -> Answer:
     update_id = update.get("update_id") if isinstance(update, dict) else None
     if not isinstance(update_id, int) or isinstance(update_id, bool) or update_id < 0:
         return _error(400, "not a Telegram update")
+    if b"\\u0000" in body:
+        # PostgreSQL's jsonb cannot hold U+0000: the insert would fail on
+        # every redelivery (503 until Telegram gives up, the update lost).
+        update = _without_nul(update)
     try:
         stored = inbox_store(update_id=update_id, payload=update)
     except DatabaseError:
         logger.exception("inbox unavailable", extra={"update_id": update_id})
         return _error(503, "storage unavailable")
     return 200, {"ok": True, "duplicate": not stored}
+
+
+def _without_nul(value: Any) -> Any:
+    """`value` with U+0000 replaced by U+FFFD in every string and key."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
 
 
 @csrf_exempt
