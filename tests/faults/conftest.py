@@ -225,3 +225,91 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         finally:
             found.stop()
             fake.close()
+
+
+# --- A person using the bot through the sandbox ----------------------------------
+
+
+@dataclass
+class Person:
+    """One simulated Telegram user whose updates reach the real web process."""
+
+    stack: Stack
+    user_id: int
+
+    def bot_messages(self) -> list[Any]:
+        return [m for m in self.stack.fake.history(self.user_id) if m.outgoing and not m.deleted]
+
+    def say(self, text: str) -> None:
+        self.stack.fake.sync.send_text(self.user_id, text)
+
+    def tap(self, label: str, *, timeout: float = 60.0) -> None:
+        """Press the newest button whose text contains `label`, waiting for it to appear."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in reversed(self.bot_messages()):
+                for button in message.buttons:
+                    if label in button.get("text", "") and "callback_data" in button:
+                        self.stack.fake.sync.press_button(self.user_id, message.message_id, button["callback_data"])
+                        return
+            if time.monotonic() > deadline:
+                shown = [[b.get("text") for b in m.buttons] for m in self.bot_messages()[-3:]]
+                raise TimeoutError(f"user {self.user_id}: no button {label!r} within {timeout} s; last: {shown}")
+            time.sleep(0.1)
+
+    def documents(self) -> list[Any]:
+        return [m for m in self.bot_messages() if m.kind == "document"]
+
+    def prepare_image(self, prompt: str) -> None:
+        """/start -> create image -> the local model -> defaults -> prompt; stops at the price button."""
+        self.say("/start")
+        self.tap("Создать изображение")
+        self.tap("Local · Fast")
+        self.tap("Далее")
+        self.wait_for_text("Опишите, что нарисовать")
+        self.say(prompt)
+
+    def wait_for_text(self, needle: str, *, after_count: int = 0, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in (m.text or m.caption or "") for m in self.bot_messages()[after_count:]):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"user {self.user_id}: no message with {needle!r}")
+
+
+@pytest.fixture
+def people(stack: Stack) -> Any:
+    counter = iter(range(900_000 + 1000 * len(_records), 10**9))
+
+    def make(count: int) -> list[Person]:
+        found = []
+        for _ in range(count):
+            user_id = next(counter)
+            stack.fake.user(user_id, first_name="Тест", language_code="ru")
+            found.append(Person(stack, user_id))
+        return found
+
+    return make
+
+
+def requests_of(stack: Stack, user_ids: list[int]) -> list[dict[str, Any]]:
+    rows = stack.services.sql(
+        "SELECT r.id, r.chat_id, r.status, r.delivery_status, h.status, r.error_code "
+        "FROM generation_generationrequest r JOIN billing_hold h ON h.id = r.hold_id "
+        "WHERE r.chat_id = ANY(%s) ORDER BY r.id",
+        user_ids,
+    )
+    keys = ("id", "chat_id", "status", "delivery_status", "hold", "error_code")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def wait_settled(stack: Stack, user_ids: list[int], *, expected: int, timeout: float) -> list[dict[str, Any]]:
+    """Wait until every request is finished and its outcome delivered (or given up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = requests_of(stack, user_ids)
+        settled = [r for r in rows if r["status"] in ("succeeded", "failed") and r["delivery_status"] != "pending"]
+        if (len(rows) >= expected and len(settled) == len(rows)) or time.monotonic() > deadline:
+            return rows
+        time.sleep(1.0)
