@@ -10,8 +10,10 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
 WORKER_CONCURRENCY ?= 2
+# Postgres connections per web worker (a pool; see config/settings.py)
+WEB_DB_POOL ?= 10
 
-.PHONY: help install run test lint format typecheck check bench web worker beat release seed screenshot worktree clean
+.PHONY: help install run test faults lint format typecheck check bench web worker beat release seed screenshot worktree clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -32,6 +34,9 @@ run: install ## Start everything on one machine (SQLite, file broker, sandbox ch
 test: install ## Run the whole test suite (real PostgreSQL and Redis on 127.0.0.1)
 	@$(BIN)/pytest -q -p no:randomly $(PYTEST_ARGS)
 
+faults: install ## The fault suite: real processes, kills, injected faults; writes docs/reliability.md
+	@$(BIN)/pytest -q -p no:randomly -m faults tests/faults $(PYTEST_ARGS)
+
 lint: install ## ruff (lint + format check) and mypy
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -50,7 +55,7 @@ bench: install ## Run the benchmarks and write docs/benchmarks.md
 
 # --- The processes (Procfile, Dockerfile and Railway configs call these) ----
 web: ## The web process: webhook, health, admin, sandbox (ASGI)
-	$(BIN)/uvicorn config.asgi:application --host 0.0.0.0 --port $(PORT) --workers $(WEB_CONCURRENCY) --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
+	DATABASE_POOL_MAX_SIZE=$(WEB_DB_POOL) $(BIN)/uvicorn config.asgi:application --host 0.0.0.0 --port $(PORT) --workers $(WEB_CONCURRENCY) --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
 
 worker: ## The Celery worker: updates, generation and delivery queues
 	$(BIN)/celery -A config worker -Q updates,generation,delivery --concurrency $(WORKER_CONCURRENCY) --loglevel INFO --without-gossip --without-mingle

@@ -97,7 +97,25 @@ def run() -> dict[str, Any]:
         "worst_rollback_confirmed_seconds": worst,
         "within_limit": worst <= LIMIT_SECONDS,
         "scenarios": results,
+        "targets": {f"previous version confirmed serving within {LIMIT_SECONDS:g} s": worst <= LIMIT_SECONDS},
     }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "Time from a bad production deploy going live to the previous version serving",
+        "again, with deployctl's default settings, on a simulated clock (Railway takes",
+        f"15 s to serve a rolled-back image). Limit: {result['limit_seconds']:g} s.",
+        "",
+        "| scenario | detected (s) | previous version serving (s) | rollback confirmed (s) |",
+        "|---|---|---|---|",
+    ]
+    for name, numbers in result["scenarios"].items():
+        lines.append(
+            f"| {name} | {numbers['detect_seconds']:.1f} | {numbers['previous_version_serving_seconds']:.1f} "
+            f"| {numbers['rollback_confirmed_seconds']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

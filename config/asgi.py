@@ -43,7 +43,10 @@ def _with_sandbox(django_app: Any) -> Any:
 def _build() -> Any:
     from django.conf import settings
 
-    return _with_sandbox(django_application) if settings.SANDBOX_ENABLED else django_application
+    from nanobanana.bot.webhook_asgi import with_webhook
+
+    app = _with_sandbox(django_application) if settings.SANDBOX_ENABLED else django_application
+    return with_webhook(app, threads=settings.WEBHOOK_THREADS)
 
 
 application = _build()

@@ -67,8 +67,15 @@ TELEGRAM_API_LOCAL = env_bool("TELEGRAM_API_LOCAL", default=False)
 TG_WEBHOOK_SECRET = env_str("TG_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET if DEBUG else "")
 TELEGRAM_WEBHOOK_PATH = "/api/telegram/webhook"
 TELEGRAM_WEBHOOK_MAX_BODY_BYTES = env_int("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", 1_000_000)
+# Threads storing webhook updates per web process (bot/webhook_asgi.py); each
+# holds at most one database connection while it works.
+WEBHOOK_THREADS = env_int("WEBHOOK_THREADS", 8)
 # Telegram's documented limits, enforced for every process by the sender.
-TELEGRAM_RATE_PER_SECOND = env_float("TELEGRAM_RATE_PER_SECOND", 30.0)
+# 29, not 30: sends leave on their slot plus scheduling jitter, and at exactly
+# 30/s a late send and the one 30 slots after it land in the same second: the
+# 31st in a second draws a 429 and a bot-wide pause (bench/sender.py measured
+# 3 to 36 429s per 330 messages at 30/s, none at 29/s).
+TELEGRAM_RATE_PER_SECOND = env_float("TELEGRAM_RATE_PER_SECOND", 29.0)
 TELEGRAM_CHAT_INTERVAL_SECONDS = env_float("TELEGRAM_CHAT_INTERVAL_SECONDS", 1.0)
 TELEGRAM_GROUP_INTERVAL_SECONDS = env_float("TELEGRAM_GROUP_INTERVAL_SECONDS", 3.0)
 # A send that would wait longer than this in-process is re-queued instead.
@@ -174,13 +181,29 @@ TEMPLATES = [
 ]
 ASGI_APPLICATION = "config.asgi.application"
 
+# The web process serves Django's sync views under ASGI, where every request
+# runs in its own thread and a persistent connection is per thread: under load
+# that is one Postgres connection per in-flight request (100 webhook
+# connections exhausted max_connections=100). `make web` sets
+# DATABASE_POOL_MAX_SIZE, which puts a bounded psycopg pool in front instead
+# (connections are borrowed per request and returned; persistent per-thread
+# connections are off). Celery workers keep persistent connections: one
+# thread per process. See docs/benchmarks.md.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if not DATABASE_URL else 60),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if not DATABASE_URL or DATABASE_POOL_MAX_SIZE else 60),
         conn_health_checks=bool(DATABASE_URL),
     )
 }
+if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # A request waits this long for a free connection, then gets 503.
+        "timeout": env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing,
     # and take the write lock at BEGIN so transactions cannot deadlock.

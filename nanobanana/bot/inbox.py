@@ -5,6 +5,7 @@ re-drive sweep."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -14,21 +15,38 @@ from django.db.models import F, Q
 
 from nanobanana.bot.models import InboxStatus, InboxUpdate
 from nanobanana.core import clock
+from nanobanana.core import tasks as core_tasks
 from nanobanana.core.tasks import enqueue
 
 TASK_HANDLE = "bot.handle_update"
+logger = logging.getLogger(__name__)
 
 
 def inbox_store(*, update_id: int, payload: dict[str, Any]) -> bool:
     """Store an update once and queue it for handling. Returns False for a
-    duplicate `update_id` (already stored; nothing is queued again)."""
+    duplicate `update_id` (already stored; nothing is queued again).
+
+    Once the row is committed the update is safe: if the broker cannot take
+    the task (Redis down), the re-drive sweep queues it later, so that is
+    logged, not raised (raising made the webhook answer 500 for an update it
+    had stored)."""
     try:
         with transaction.atomic():
             InboxUpdate.objects.create(update_id=update_id, payload=payload)
-            enqueue(TASK_HANDLE, update_id)
+            transaction.on_commit(lambda: _queue(update_id))
     except IntegrityError:
         return False
     return True
+
+
+def _queue(update_id: int) -> None:
+    try:
+        core_tasks.send(TASK_HANDLE, [update_id], None)
+    except Exception as error:  # the broker's errors vary by transport; the row is stored either way
+        logger.warning(
+            "update stored but not queued; the re-drive sweep will queue it",
+            extra={"update_id": update_id, "error_type": type(error).__name__},
+        )
 
 
 def inbox_claim(*, update_id: int) -> InboxUpdate | None:

@@ -54,3 +54,28 @@ def test_backlog_counts_only_old_unhandled_updates(task_queue):
     age(1, 600)
     age(3, 600, status=InboxStatus.DONE)
     assert inbox_backlog() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_update_is_stored_when_the_broker_is_down_and_redrive_queues_it(monkeypatch, settings):
+    """A stored update whose task could not be sent is not an error for Telegram; the sweep queues it."""
+    from datetime import timedelta
+
+    from nanobanana.bot.inbox import inbox_redrive, inbox_store
+    from nanobanana.bot.models import InboxUpdate
+    from nanobanana.core import tasks as core_tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(core_tasks, "send", broker_down)
+    assert inbox_store(update_id=4242, payload={"update_id": 4242}) is True
+    assert InboxUpdate.objects.filter(update_id=4242).exists()
+
+    sent = []
+    monkeypatch.setattr(core_tasks, "send", lambda name, args, countdown: sent.append((name, args)))
+    InboxUpdate.objects.filter(update_id=4242).update(
+        received_at=InboxUpdate.objects.get(update_id=4242).received_at - timedelta(hours=1)
+    )
+    assert inbox_redrive() == 1
+    assert sent == [("bot.handle_update", [4242])]

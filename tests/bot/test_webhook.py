@@ -83,3 +83,16 @@ def test_database_down_answers_503_so_telegram_retries(client):
 
 def test_get_is_not_allowed(client):
     assert client.get(URL).status_code == 405
+
+
+def test_nul_characters_are_stored_as_replacement_characters_not_refused(client, task_queue):
+    """PostgreSQL's jsonb refuses U+0000; the update must still be stored (found by the fault suite)."""
+    body = update(31)
+    body["message"]["text"] = "a\u0000b"
+    body["message"]["from"]["first_name"] = "\u0000"
+    response = post(client, body)
+    assert response.status_code == 200
+    payload = InboxUpdate.objects.get(update_id=31).payload
+    assert payload["message"]["text"] == "a\ufffdb"
+    assert payload["message"]["from"]["first_name"] == "\ufffd"
+    assert task_queue.names() == ["bot.handle_update"]

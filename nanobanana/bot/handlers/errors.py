@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import ErrorEvent
 from django.db import DatabaseError
 
@@ -19,6 +20,8 @@ from nanobanana.core.errors import TransientError
 
 router = Router(name=__name__)
 logger = logging.getLogger(__name__)
+# Telegram's description when answerCallbackQuery comes too late.
+_STALE_QUERY = "query is too old"
 
 
 @router.error()
@@ -27,6 +30,12 @@ async def on_error(event: ErrorEvent, bot: Bot) -> None:
     if isinstance(error, TransientError | DatabaseError):
         raise error
     if isinstance(error, RecipientBlocked):
+        return
+    if isinstance(error, TelegramBadRequest) and _STALE_QUERY in error.message.lower():
+        # A button pressed long ago (the update waited out an outage, or was
+        # redelivered): Telegram no longer takes an answer. Nothing is wrong
+        # with the update, and "something went wrong" would be untrue.
+        logger.info("stale callback query not answered", extra={"update_id": event.update.update_id})
         return
     logger.error("handler failed", exc_info=error, extra={"update_id": event.update.update_id})
     user = getattr(event.update.event, "from_user", None)

@@ -1,0 +1,117 @@
+"""Run every benchmark and write docs/benchmarks.md.
+
+    make bench                  # full durations
+    BENCH_QUICK=1 make bench    # shorter durations, same code paths
+    python -m bench webhook_ingest sender   # only some (the file lists what ran)
+
+Each benchmark module has `run() -> dict` (its numbers, the anchors measured
+in the same run, and `targets`: each target's name -> met or not) and may
+have `markdown(result) -> str` for its section. A benchmark that fails is
+reported as failed in the file; the others still run. The raw results are
+also written to docs/benchmarks.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import harness
+
+MODULES = ["webhook_ingest", "sender", "overhead", "test_suite", "deploy_rollback"]
+OUT_MD = harness.ROOT / "docs" / "benchmarks.md"
+OUT_JSON = harness.ROOT / "docs" / "benchmarks.json"
+ANALYSIS = harness.ROOT / "bench" / "analysis.md"
+
+
+def _available(name: str) -> bool:
+    return (Path(__file__).parent / f"{name}.py").exists()
+
+
+def run_one(name: str) -> dict[str, Any]:
+    module = importlib.import_module(f"bench.{name}")
+    started = time.monotonic()
+    try:
+        result = dict(module.run())
+    except Exception as error:  # a broken benchmark must not hide the others
+        result = {"name": name, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+    result["wall_seconds"] = round(time.monotonic() - started, 1)
+    render = getattr(module, "markdown", None)
+    if "error" not in result and render is not None:
+        result["markdown"] = render(result)
+    return result
+
+
+def _targets(result: dict[str, Any]) -> str:
+    targets = result.get("targets") or {}
+    if "error" in result:
+        return "**failed to run**"
+    if not targets:
+        return "n/a"
+    return "<br>".join(f"{'met' if met else '**missed**'}: {name}" for name, met in targets.items())
+
+
+def _generic(result: dict[str, Any]) -> str:
+    shown = {key: value for key, value in result.items() if key not in ("markdown", "targets", "traceback")}
+    return "```json\n" + json.dumps(shown, indent=2, ensure_ascii=False) + "\n```\n"
+
+
+def markdown(machine: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench`); do not edit by hand. Each benchmark",
+        "measures its anchor in the same run and reports ratios, because absolute",
+        "numbers on a shared machine drift. Mode: **" + machine["mode"] + "**.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    keys = ("date", "git_sha", "cpu", "cores", "memory_gib", "os", "python", "postgres", "redis", "mode")
+    lines += [f"| {key} | {machine[key]} |" for key in keys]
+    lines += ["", "## Summary", "", "| benchmark | targets | wall time |", "|---|---|---|"]
+    for result in results:
+        lines.append(f"| {result['name']} | {_targets(result)} | {result['wall_seconds']} s |")
+    for result in results:
+        lines += ["", f"## {result['name']}", ""]
+        if "error" in result:
+            lines += ["Failed to run:", "", "```", result.get("traceback", result["error"]).rstrip(), "```"]
+        else:
+            lines.append(result.get("markdown") or _generic(result))
+    if ANALYSIS.exists():
+        lines += ["", ANALYSIS.read_text().rstrip()]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str]) -> int:
+    names = argv or [name for name in MODULES if _available(name)]
+    unknown = [name for name in names if not _available(name)]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(MODULES)}", file=sys.stderr)
+        return 2
+    machine = harness.machine()
+    print(f"benchmarks ({machine['mode']}): {', '.join(names)}", flush=True)
+    results = []
+    for name in names:
+        print(f"- {name} ...", end=" ", flush=True)
+        result = run_one(name)
+        results.append(result)
+        print("failed" if "error" in result else f"done in {result['wall_seconds']} s", flush=True)
+        if "error" in result:
+            print(result["traceback"], file=sys.stderr)
+    OUT_MD.write_text(markdown(machine, results))
+    raw = {"machine": machine, "results": [{k: v for k, v in r.items() if k != "markdown"} for r in results]}
+    OUT_JSON.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {OUT_MD.relative_to(harness.ROOT)} and {OUT_JSON.relative_to(harness.ROOT)}")
+    return 1 if any("error" in result for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,309 @@
+"""What every benchmark shares: the quick switch, the machine description,
+a throw-away Postgres database, the app's environment, and real processes.
+
+Benchmarks run the production code in real processes (uvicorn, Celery, the
+sandbox Bot API) against the machine's PostgreSQL and Redis. Each run gets
+its own database (`nanobanana_bench_<pid>`), dropped afterwards, and Redis
+database BENCH_REDIS_DB (default 11), emptied before and after; the test
+suite uses database 15, so the two never meet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+VENV_BIN = Path(PYTHON).parent
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "11"))
+# Obvious fakes: the bot never reaches Telegram in a benchmark.
+BOT_TOKEN = "123456:BENCH-token-for-the-fake-bot-api"
+WEBHOOK_SECRET = "bench-webhook-secret"
+SECRET_KEY = "bench-secret-key-that-is-long-enough-for-the-checks-0123456789"
+WEBHOOK_PATH = "/api/telegram/webhook"
+
+
+def quick() -> bool:
+    """BENCH_QUICK=1: shorter durations, same code paths (for CI and smoke runs)."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0", "false", "no")
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+# --- The machine -------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    return 0.0
+
+
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def machine() -> dict[str, Any]:
+    """Everything needed to compare a number with another run's."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        postgres = row[0] if row else "unknown"
+    client = redis.Redis.from_url(f"{REDIS_BASE_URL}/0")
+    try:
+        redis_version = str(client.info("server").get("redis_version", "unknown"))
+    finally:
+        client.close()
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_sha": _git_sha(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count() or 0,
+        "memory_gib": _memory_gib(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "redis": redis_version,
+        "mode": "quick (BENCH_QUICK=1)" if quick() else "full",
+    }
+
+
+# --- Services ------------------------------------------------------------------
+
+
+@dataclass
+class Services:
+    """Connection URLs of one benchmark's database and Redis."""
+
+    database_url: str
+    redis_url: str
+    data_dir: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a production-configured process of ours."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "TELEGRAM_", "TG_", "DATABASE_", "REDIS_", "CELERY_", "SANDBOX_"))
+        }
+        env.update(
+            {
+                "DJANGO_DEBUG": "0",
+                "DJANGO_SECRET_KEY": SECRET_KEY,
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "TG_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+                "TELEGRAM_API_URL": "http://127.0.0.1:9",
+                "DATABASE_URL": self.database_url,
+                "REDIS_URL": self.redis_url,
+                "NANOBANANA_DATA_DIR": str(self.data_dir),
+                "LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return conn.execute(query, params or None).fetchall()
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+
+@contextlib.contextmanager
+def services(*, migrate: bool = True) -> Iterator[Services]:
+    """A fresh Postgres database (migrated) and an emptied Redis database."""
+    name = f"nanobanana_bench_{os.getpid()}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    data_dir = Path(tempfile.mkdtemp(prefix="nanobanana-bench-"))
+    found = Services(database_url=f"{base}/{name}", redis_url=f"{REDIS_BASE_URL}/{REDIS_DB}", data_dir=data_dir)
+    client = found.redis()
+    client.flushdb()
+    try:
+        if migrate:
+            manage(found, "migrate", "--noinput", "-v", "0")
+            manage(found, "setup_defaults")
+        yield found
+    finally:
+        client.flushdb()
+        client.close()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def manage(found: Services, *args: str, **env: str) -> str:
+    """Run a management command against the benchmark's services."""
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=found.env(**env), capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+# --- Processes ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """A child process in its own process group, with its output in a file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    children: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def rss_mib(self) -> float:
+        """Resident memory of the process and all its descendants."""
+        return sum(_rss_kib(pid) for pid in [self.pid, *_descendants(self.pid)]) / 1024
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                child = int(entry.name)
+                found += [child, *_descendants(child)]
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def start(name: str, command: Sequence[str], *, env: dict[str, str], log_dir: Path) -> Process:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{name}.log"
+    handle = log.open("wb")
+    popen = subprocess.Popen(
+        list(command), cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    handle.close()
+    return Process(name=name, popen=popen, log=log)
+
+
+def wait_http(process: Process, url: str, *, timeout: float = 30.0, expect: tuple[int, ...] = (200,)) -> None:
+    """Wait until `url` answers one of `expect`, or fail with the process's output."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited:\n{process.output()[-4000:]}")
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.status_code in expect:
+                return
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as error:
+            last = type(error).__name__
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{process.name} did not answer {url} ({last}):\n{process.output()[-4000:]}")
+
+
+def uvicorn_command(app: str, *, port: int, workers: int, extra: Sequence[str] = ()) -> list[str]:
+    """Uvicorn as `make web` runs it in production (the settings under test)."""
+    return [
+        str(VENV_BIN / "uvicorn"),
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        *extra,
+    ]

@@ -1,0 +1,315 @@
+"""The fault suite: real processes (web, Celery worker) on the machine's
+PostgreSQL and Redis, the sandbox Bot API in this process, and faults made on
+purpose: kill -9, services stopped, Telegram misbehaving, odd input.
+
+Run with `make faults` (excluded from `make test`). Each test records what it
+did and saw with the `record` fixture; the session writes docs/reliability.md.
+Tests that stop PostgreSQL or Redis run only with FAULTS_DISRUPT_SERVICES=1
+(other work on this machine uses them too), and always restart them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bench import harness
+from nanobanana.sandbox import FakeTelegram, RateLimits, run_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "docs" / "reliability.md"
+DISRUPT = os.environ.get("FAULTS_DISRUPT_SERVICES", "") == "1"
+_records: list[dict[str, Any]] = []
+_started = time.monotonic()
+
+
+@dataclass
+class Record:
+    title: str
+    lines: list[str] = field(default_factory=list)
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Iterator[Record]:
+    """What a test did and saw, for docs/reliability.md."""
+    doc = (request.function.__doc__ or request.node.name).strip().splitlines()[0]
+    entry = Record(title=doc)
+    started = time.monotonic()
+    yield entry
+    _records.append(
+        {
+            "test": request.node.nodeid,
+            "title": entry.title,
+            "lines": entry.lines,
+            "seconds": round(time.monotonic() - started, 1),
+            "outcome": getattr(request.node, "fault_outcome", "unknown"),
+        }
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        item.fault_outcome = report.outcome  # type: ignore[attr-defined]
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
+            item.fault_outcome = "**failed**: " + " ".join(message.split())[:300]  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _records:
+        return
+    machine = harness.machine()
+    wall = time.monotonic() - _started
+    lines = [
+        "# Reliability",
+        "",
+        "Written by `make faults` (`tests/faults/`); do not edit by hand. Real processes",
+        "(web as `make web`, a Celery worker as `make worker`) on PostgreSQL and Redis,",
+        "the sandbox Bot API, and faults made on purpose.",
+        "",
+        f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; git {machine['git_sha']}; "
+        f"{machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, "
+        f"PostgreSQL {machine['postgres']}, Redis {machine['redis']}.",
+        f"- Suite wall time: **{wall:.0f} s**; service stops "
+        + ("included (FAULTS_DISRUPT_SERVICES=1)." if DISRUPT else "skipped (set FAULTS_DISRUPT_SERVICES=1)."),
+        "",
+        "| fault | result | seconds |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['title']} | {r['outcome']} | {r['seconds']} |" for r in _records]
+    for r in _records:
+        lines += ["", f"## {r['title']}", "", f"`{r['test']}`: {r['outcome']}", ""]
+        lines += [f"- {line}" for line in r["lines"]] or ["- (no details recorded)"]
+    REPORT.write_text("\n".join(lines) + "\n")
+
+
+# --- Real processes ------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """The web process and a worker on one throw-away database, talking to
+    the sandbox Bot API served from this test process."""
+
+    services: harness.Services
+    fake: FakeTelegram
+    api_url: str
+    log_dir: Path
+    port: int = 0
+    web: harness.Process | None = None
+    worker: harness.Process | None = None
+    beat: harness.Process | None = None
+    env_extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{harness.WEBHOOK_PATH}"
+
+    def env(self) -> dict[str, str]:
+        return self.services.env(
+            TELEGRAM_API_URL=self.api_url,
+            LOG_LEVEL="INFO",
+            TELEGRAM_CHAT_INTERVAL_SECONDS="0",
+            TELEGRAM_RATE_PER_SECOND="1000",
+            # The redrive sweep (beat, every 30 s) takes rows older than this.
+            INBOX_REDRIVE_AFTER_SECONDS="5",
+            **self.env_extra,
+        )
+
+    def start_web(self) -> harness.Process:
+        self.port = self.port or harness.free_port()
+        name = f"web-{len(list(self.log_dir.glob('web-*.log')))}"
+        self.web = harness.start(
+            name,
+            ["make", "--no-print-directory", "web", f"PORT={self.port}", "WEB_CONCURRENCY=2"],
+            env=self.env(),
+            log_dir=self.log_dir,
+        )
+        harness.wait_http(self.web, f"http://127.0.0.1:{self.port}/api/health")
+        return self.web
+
+    def start_worker(self) -> harness.Process:
+        name = f"worker-{len(list(self.log_dir.glob('worker-*.log')))}"
+        self.worker = harness.start(
+            name,
+            [
+                str(harness.VENV_BIN / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "updates,generation,delivery",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=self.env(),
+            log_dir=self.log_dir,
+        )
+        return self.worker
+
+    def start_beat(self) -> harness.Process:
+        self.beat = harness.start(
+            "beat",
+            [
+                str(harness.VENV_BIN / "celery"),
+                "-A",
+                "config",
+                "beat",
+                "--scheduler",
+                "nanobanana.ops.scheduler:HeartbeatScheduler",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.log_dir / "beat-schedule"),
+            ],
+            env=self.env(),
+            log_dir=self.log_dir,
+        )
+        return self.beat
+
+    def post(self, update: dict[str, Any], *, secret: str = harness.WEBHOOK_SECRET, timeout: float = 10.0) -> int:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        return httpx.post(self.webhook_url, json=update, headers=headers, timeout=timeout).status_code
+
+    def logs(self) -> str:
+        return "\n".join(path.read_text(errors="replace") for path in sorted(self.log_dir.glob("*.log")))
+
+    def manage(self, *args: str) -> str:
+        return harness.manage(self.services, *args, TELEGRAM_API_URL=self.api_url)
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def stop(self) -> None:
+        for process in (self.web, self.worker, self.beat):
+            if process is not None:
+                process.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    fake = FakeTelegram(
+        token=harness.BOT_TOKEN,
+        limits=RateLimits.off(),
+        auto_create_chats=True,
+        webhook_secret=harness.WEBHOOK_SECRET,
+        webhook_retry_delays=(0.5, 1.0, 2.0, 4.0, 8.0),
+    )
+    with harness.services() as services, run_sandbox(fake, ui=False) as api_url:
+        found = Stack(services=services, fake=fake, api_url=api_url, log_dir=tmp_path_factory.mktemp("faults-logs"))
+        try:
+            found.start_web()
+            found.start_worker()
+            found.start_beat()
+            fake.webhook.url = found.webhook_url
+            yield found
+        finally:
+            found.stop()
+            fake.close()
+
+
+# --- A person using the bot through the sandbox ----------------------------------
+
+
+@dataclass
+class Person:
+    """One simulated Telegram user whose updates reach the real web process."""
+
+    stack: Stack
+    user_id: int
+
+    def bot_messages(self) -> list[Any]:
+        return [m for m in self.stack.fake.history(self.user_id) if m.outgoing and not m.deleted]
+
+    def say(self, text: str) -> None:
+        self.stack.fake.sync.send_text(self.user_id, text)
+
+    def tap(self, label: str, *, timeout: float = 60.0) -> None:
+        """Press the newest button whose text contains `label`, waiting for it to appear."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for message in reversed(self.bot_messages()):
+                for button in message.buttons:
+                    if label in button.get("text", "") and "callback_data" in button:
+                        self.stack.fake.sync.press_button(self.user_id, message.message_id, button["callback_data"])
+                        return
+            if time.monotonic() > deadline:
+                shown = [[b.get("text") for b in m.buttons] for m in self.bot_messages()[-3:]]
+                raise TimeoutError(f"user {self.user_id}: no button {label!r} within {timeout} s; last: {shown}")
+            time.sleep(0.1)
+
+    def documents(self) -> list[Any]:
+        return [m for m in self.bot_messages() if m.kind == "document"]
+
+    def prepare_image(self, prompt: str) -> None:
+        """/start -> create image -> the local model -> defaults -> prompt; stops at the price button."""
+        self.say("/start")
+        self.tap("Создать изображение")
+        self.tap("Local · Fast")
+        self.tap("Далее")
+        self.wait_for_text("Опишите, что нарисовать")
+        self.say(prompt)
+
+    def wait_for_text(self, needle: str, *, after_count: int = 0, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in (m.text or m.caption or "") for m in self.bot_messages()[after_count:]):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"user {self.user_id}: no message with {needle!r}")
+
+
+@pytest.fixture
+def people(stack: Stack) -> Any:
+    counter = iter(range(900_000 + 1000 * len(_records), 10**9))
+
+    def make(count: int) -> list[Person]:
+        found = []
+        for _ in range(count):
+            user_id = next(counter)
+            stack.fake.user(user_id, first_name="Тест", language_code="ru")
+            found.append(Person(stack, user_id))
+        return found
+
+    return make
+
+
+def requests_of(stack: Stack, user_ids: list[int]) -> list[dict[str, Any]]:
+    rows = stack.services.sql(
+        "SELECT r.id, r.chat_id, r.status, r.delivery_status, h.status, r.error_code "
+        "FROM generation_generationrequest r JOIN billing_hold h ON h.id = r.hold_id "
+        "WHERE r.chat_id = ANY(%s) ORDER BY r.id",
+        user_ids,
+    )
+    keys = ("id", "chat_id", "status", "delivery_status", "hold", "error_code")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def wait_settled(stack: Stack, user_ids: list[int], *, expected: int, timeout: float) -> list[dict[str, Any]]:
+    """Wait until every request is finished and its outcome delivered (or given up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = requests_of(stack, user_ids)
+        settled = [r for r in rows if r["status"] in ("succeeded", "failed") and r["delivery_status"] != "pending"]
+        if (len(rows) >= expected and len(settled) == len(rows)) or time.monotonic() > deadline:
+            return rows
+        time.sleep(1.0)
