@@ -53,19 +53,18 @@ check: install ## Django system checks and the migrations-are-committed check
 bench: install ## Run the benchmarks and write docs/benchmarks.md
 	@$(BIN)/python -m bench
 
-# --- The processes (Procfile, Dockerfile and Railway configs call these) ----
+# --- The processes: deploy/process.sh starts each (Docker, Railway and compose call it too)
 web: ## The web process: webhook, health, admin, sandbox (ASGI)
-	DATABASE_POOL_MAX_SIZE=$(WEB_DB_POOL) $(BIN)/uvicorn config.asgi:application --host 0.0.0.0 --port $(PORT) --workers $(WEB_CONCURRENCY) --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
+	@PORT=$(PORT) WEB_CONCURRENCY=$(WEB_CONCURRENCY) WEB_DB_POOL=$(WEB_DB_POOL) VENV_BIN=$(BIN) deploy/process.sh web
 
 worker: ## The Celery worker: updates, generation and delivery queues
-	$(BIN)/celery -A config worker -Q updates,generation,delivery --concurrency $(WORKER_CONCURRENCY) --loglevel INFO --without-gossip --without-mingle
+	@WORKER_CONCURRENCY=$(WORKER_CONCURRENCY) VENV_BIN=$(BIN) deploy/process.sh worker
 
 beat: ## Celery beat on the database scheduler
-	$(BIN)/celery -A config beat --scheduler nanobanana.ops.scheduler:HeartbeatScheduler --loglevel INFO
+	@VENV_BIN=$(BIN) deploy/process.sh beat
 
 release: ## One-off release step: migrations, catalog and schedules
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py setup_defaults
+	@VENV_BIN=$(BIN) deploy/process.sh release
 
 seed: install ## Load the model catalog and beat schedules into the database
 	@$(BIN)/python manage.py setup_defaults

@@ -7,7 +7,7 @@ IMAGE ?= nanobanana:dev
 
 workflows-lint: install ## Lint the workflows offline: actionlint (with shellcheck), shellcheck, zizmor
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/actionlint
-	@$(BIN)/shellcheck --severity=warning .ci/run
+	@$(BIN)/shellcheck --severity=warning .ci/run deploy/process.sh
 	@$(BIN)/zizmor --offline --quiet .github/workflows
 	@echo "workflows: actionlint, shellcheck and zizmor are clean"
 
