@@ -64,7 +64,9 @@ async def status_processing(bot: Bot, request_id: int) -> None:
         return
     texts = Texts(request.user.language)
     try:
-        await status_edit(bot, request, texts("status.processing", summary=summary(texts, request)), None)
+        # The cancel button stays while the job waits: the vendor is asked to stop it.
+        markup = keyboards.queued(texts, request_id=request.pk)
+        await status_edit(bot, request, texts("status.processing", summary=summary(texts, request)), markup)
     except RecipientBlocked:
         return
 

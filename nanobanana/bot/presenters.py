@@ -43,7 +43,14 @@ def summary(texts: Texts, request: GenerationRequest) -> str:
 
 def failure_reason(texts: Texts, code: str) -> str:
     key = f"reason.{code}"
-    known = {"reason.policy_refusal", "reason.timeout", "reason.invalid_input", "reason.job_lost"}
+    known = {
+        "reason.policy_refusal",
+        "reason.timeout",
+        "reason.invalid_input",
+        "reason.job_lost",
+        "reason.provider_unavailable",
+        "reason.result_invalid",
+    }
     return texts(key if key in known else "reason.default")
 
 
