@@ -15,6 +15,7 @@ The SDK retries nothing by default, and nothing here sleeps.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from typing import Any
@@ -24,7 +25,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from nanobanana.core.errors import ProviderError, ProviderPolicyError
+from nanobanana.core.errors import AppError, ProviderError, ProviderJobLost, ProviderPolicyError
 from nanobanana.media import download as media_download
 from nanobanana.media.storage import MAX_MEDIA_BYTES
 from nanobanana.providers.base import Capabilities, GenerationJob, MediaResult, Submission
@@ -46,6 +47,7 @@ VENDOR = "gemini"
 MAX_IMAGES = 4
 MAX_INPUT_IMAGES = 14
 VIDEO_POLL_SECONDS = 10.0
+GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
 # Where Gemini API video files are served from (Vertex returns bytes).
 RESULT_HOSTS = ("generativelanguage.googleapis.com",)
 ASPECT_RATIOS = {ratio: ratio for ratio in ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")}
@@ -90,7 +92,7 @@ class GeminiProvider:
 
     def check(self, job: GenerationJob, job_id: str) -> Submission:
         if job.kind != "video":
-            raise ProviderError("gemini: image jobs finish at submit", code="job_lost")
+            raise ProviderJobLost("gemini: image jobs finish at submit")
         client = self._client()
         try:
             operation = client.operations.get(types.GenerateVideosOperation.model_validate({"name": job_id}))
@@ -144,24 +146,82 @@ class GeminiProvider:
             config["duration_seconds"] = positive_int(job.params, "duration", 8, maximum=8)
         if "resolution" in job.params:
             config["resolution"] = choice(job.params, "resolution", VIDEO_RESOLUTIONS, "720p")
-        if "sound" in job.params and vertex_configured():
-            config["generate_audio"] = bool(job.params["sound"])
         if len(job.input_images) > 2:
             raise ProviderError("gemini: at most a start and an end frame", code="invalid_input")
-        image = _image(job.input_images[0]) if job.input_images else None
+        if env("GEMINI_API_KEY"):
+            name = self._start_video_gemini_api(job, config)
+        else:
+            name = self._start_video_vertex(job, config)
+        return Submission(state="pending", job_id=name, poll_after=VIDEO_POLL_SECONDS, progress=0.0)
+
+    def _start_video_vertex(self, job: GenerationJob, config: dict[str, Any]) -> str:
+        """Vertex AI: the SDK's `generate_videos`."""
+        if "sound" in job.params:
+            config["generate_audio"] = bool(job.params["sound"])
         if len(job.input_images) == 2:
             config["last_frame"] = _image(job.input_images[1])
-        client = self._client()
+        source = types.GenerateVideosSource(
+            prompt=job.prompt, image=_image(job.input_images[0]) if job.input_images else None
+        )
         try:
-            operation = client.models.generate_videos(
-                model=job.model, prompt=job.prompt, image=image, config=types.GenerateVideosConfig(**config)
+            operation = self._client().models.generate_videos(
+                model=job.model, source=source, config=types.GenerateVideosConfig(**config)
             )
         except Exception as error:
             _translate(error, checking=False)
             raise
         if not operation.name:
             raise malformed(VENDOR, "operation without a name")
-        return self._video_result(job, job_id=operation.name, operation=operation)
+        return operation.name
+
+    def _start_video_gemini_api(self, job: GenerationJob, config: dict[str, Any]) -> str:
+        """Gemini API (key): the SDK starts Veo jobs only on Vertex AI, so this
+        posts the documented `models/{model}:predictLongRunning` body itself.
+        The operation is then read back through the SDK like any other."""
+        instance: dict[str, Any] = {"prompt": job.prompt}
+        if job.input_images:
+            instance["image"] = _wire_image(job.input_images[0])
+        if len(job.input_images) == 2:
+            instance["lastFrame"] = _wire_image(job.input_images[1])
+        parameters: dict[str, Any] = {"aspectRatio": config["aspect_ratio"]}
+        if "duration_seconds" in config:
+            parameters["durationSeconds"] = config["duration_seconds"]
+        if "resolution" in config:
+            parameters["resolution"] = config["resolution"]
+        url = f"{GEMINI_API_BASE}/v1beta/models/{job.model}:predictLongRunning"
+        client = self._http or httpx.Client(timeout=TIMEOUT)
+        try:
+            response = client.post(
+                url,
+                json={"instances": [instance], "parameters": parameters},
+                headers={"x-goog-api-key": env("GEMINI_API_KEY")},
+                timeout=TIMEOUT,
+            )
+        except httpx.TransportError as error:
+            raise_for_transport(vendor=VENDOR, error=error)
+            raise
+        finally:
+            if self._http is None:
+                client.close()
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if response.status_code != 200:
+            detail = answer.get("error", {}) if isinstance(answer, dict) else {}
+            message = str(detail.get("message", "") if isinstance(detail, dict) else "")[:300]
+            lowered = message.lower()
+            raise_for_http(
+                vendor=VENDOR,
+                status=response.status_code,
+                headers=response.headers,
+                message=message,
+                policy=response.status_code == 400 and ("safety" in lowered or "blocked" in lowered),
+            )
+        name = answer.get("name") if isinstance(answer, dict) else None
+        if not isinstance(name, str) or not name:
+            raise malformed(VENDOR, "operation without a name")
+        return name
 
     def _video_result(self, job: GenerationJob, *, job_id: str, operation: types.GenerateVideosOperation) -> Submission:
         if operation.error:
@@ -218,6 +278,10 @@ class GeminiProvider:
         raise ProviderError("gemini: no GEMINI_API_KEY and no Vertex AI settings", code="provider_unavailable")
 
 
+def _wire_image(data: bytes) -> dict[str, str]:
+    return {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": sniff_image_type(data)}
+
+
 def _image(data: bytes) -> types.Image:
     return types.Image(image_bytes=data, mime_type=sniff_image_type(data))
 
@@ -263,5 +327,7 @@ def _translate(error: Exception, *, checking: bool) -> None:
         )
     if isinstance(error, httpx.TransportError):
         raise_for_transport(vendor=VENDOR, error=error)
-    if isinstance(error, ValueError | KeyError | TypeError) and "pydantic" in type(error).__module__:
+    if not isinstance(error, AppError):
+        # Only the SDK call ran in the guarded block: anything else it raised
+        # comes from an answer it could not parse.
         raise malformed(VENDOR, type(error).__name__) from error

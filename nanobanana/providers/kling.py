@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import jwt
 
-from nanobanana.core.errors import ProviderError, ProviderPolicyError, ProviderTransientError
+from nanobanana.core.errors import ProviderError, ProviderJobLost, ProviderPolicyError, ProviderTransientError
 from nanobanana.media import download as media_download
 from nanobanana.media.storage import MAX_MEDIA_BYTES
 from nanobanana.providers.base import Capabilities, GenerationJob, MediaResult, Submission
@@ -91,7 +91,7 @@ class KlingProvider:
     def check(self, job: GenerationJob, job_id: str) -> Submission:
         endpoint, _, task_id = job_id.partition(":")
         if endpoint not in ENDPOINTS or not task_id:
-            raise ProviderError(f"kling: not a Kling job id: {job_id!r}", code="job_lost")
+            raise ProviderJobLost(f"kling: not a Kling job id: {job_id!r}")
         data = self._call("GET", f"/v1/videos/{endpoint}/{task_id}", checking=True)
         return self._state(job, job_id=job_id, data=data)
 
@@ -151,7 +151,7 @@ class KlingProvider:
             if code in TRANSIENT_CODES:
                 raise ProviderTransientError(f"kling: busy ({code})", retry_after=retry_after(response.headers))
             if checking and code in LOST_CODES:
-                raise ProviderError(f"kling: task not found ({code})", code="job_lost")
+                raise ProviderJobLost(f"kling: task not found ({code})")
             if response.status_code == 200:
                 if envelope is None:
                     raise malformed(VENDOR, "answer is not JSON")

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 import openai
 
-from nanobanana.core.errors import ProviderError, ProviderPolicyError
+from nanobanana.core.errors import AppError, ProviderError, ProviderJobLost, ProviderPolicyError
 from nanobanana.media import download as media_download
 from nanobanana.media.storage import MAX_MEDIA_BYTES
 from nanobanana.providers.base import Capabilities, GenerationJob, MediaResult, Submission
@@ -62,7 +62,7 @@ class OpenAIProvider:
 
     def check(self, job: GenerationJob, job_id: str) -> Submission:
         if job.kind != "video":
-            raise ProviderError("openai: image jobs finish at submit", code="job_lost")
+            raise ProviderJobLost("openai: image jobs finish at submit")
         client = self._client()
         try:
             video = client.videos.retrieve(job_id)
@@ -211,3 +211,7 @@ def _translate(error: Exception, *, checking: bool) -> None:
         )
     if isinstance(error, openai.APITimeoutError | openai.APIConnectionError):
         raise_for_transport(vendor=VENDOR, error=error)
+    if not isinstance(error, AppError):
+        # Only the SDK call ran in the guarded block: anything else it raised
+        # comes from an answer it could not parse.
+        raise malformed(VENDOR, type(error).__name__) from error

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import runwayml
 
-from nanobanana.core.errors import ProviderError, ProviderPolicyError
+from nanobanana.core.errors import AppError, ProviderError, ProviderJobLost, ProviderPolicyError
 from nanobanana.media import download as media_download
 from nanobanana.media.storage import MAX_MEDIA_BYTES
 from nanobanana.providers.base import Capabilities, GenerationJob, MediaResult, Submission
@@ -88,7 +88,7 @@ class RunwayProvider:
                 raise ProviderPolicyError(f"runway: refused ({code})")
             raise ProviderError(f"runway: task failed ({code or 'no code'})")
         if status == "CANCELLED":
-            raise ProviderError("runway: the task was cancelled at the vendor", code="job_lost")
+            raise ProviderJobLost("runway: the task was cancelled at the vendor")
         if status != "SUCCEEDED":
             raise malformed(VENDOR, f"unknown task status {status!r}")
         output = answer.get("output")
@@ -134,3 +134,7 @@ def _translate(error: Exception, *, checking: bool) -> None:
         )
     if isinstance(error, runwayml.APITimeoutError | runwayml.APIConnectionError):
         raise_for_transport(vendor=VENDOR, error=error)
+    if not isinstance(error, AppError):
+        # Only the SDK call ran in the guarded block: anything else it raised
+        # comes from an answer it could not parse.
+        raise malformed(VENDOR, type(error).__name__) from error

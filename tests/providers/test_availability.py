@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 VENDOR_MODELS = {
     "gemini": {"nano-banana", "nano-banana-pro", "veo-fast", "veo"},
-    "openai": {"gpt-image", "sora-2"},
+    "openai": {"gpt-image"},  # sora-2 is loaded switched off (the Videos API was shut down)
     "kling": {"kling-std", "kling-pro"},
     "runway": {"runway-gen4"},
 }
@@ -41,6 +41,13 @@ def test_a_vendor_key_makes_exactly_that_vendors_models_appear(catalog, monkeypa
     for name, value in KEYS[vendor].items():
         monkeypatch.setenv(name, value)
     assert offered_slugs() == {"local-fast", "local-studio"} | VENDOR_MODELS[vendor]
+
+
+def test_sora_is_loaded_switched_off_and_operators_can_switch_it_on(catalog, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # pragma: allowlist secret
+    assert "sora-2" not in offered_slugs()
+    AIModel.objects.filter(slug="sora-2").update(enabled=True)
+    assert "sora-2" in offered_slugs()
 
 
 def test_kling_needs_both_halves_of_its_key(catalog, monkeypatch):
