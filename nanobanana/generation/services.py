@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -40,7 +41,7 @@ from nanobanana.generation.models import (
     GenerationResult,
     RequestStatus,
 )
-from nanobanana.media.storage import media_save
+from nanobanana.media.storage import media_exists, media_read, media_save
 from nanobanana.providers.base import GenerationJob, MediaResult, Provider, Submission
 from nanobanana.providers.registry import provider_get
 
@@ -98,9 +99,12 @@ def request_submit(
     chat_id: int,
     idempotency_key: str,
     status_message_id: int | None = None,
+    input_paths: Sequence[str] = (),
 ) -> tuple[GenerationRequest, bool]:
     """Price the draft, hold the tokens and queue the job, atomically.
 
+    `input_paths` are the user's images (edit, or a video's start and end
+    frames), already saved with `media_save`; the model must accept that many.
     The idempotency key makes a repeated tap (or a redelivered update) return
     the request the first one created: (request, created)."""
     existing = GenerationRequest.objects.filter(idempotency_key=idempotency_key).first()
@@ -108,6 +112,14 @@ def request_submit(
         return existing, False
     prompt = prompt_validate(prompt=prompt)
     quote = request_quote(model_slug=model_slug, raw_params=raw_params)
+    if len(input_paths) > quote.model.max_input_images:
+        raise ValidationError(
+            f"{quote.model.slug} takes at most {quote.model.max_input_images} images, got {len(input_paths)}",
+            code="too_many_images",
+        )
+    for path in input_paths:
+        if not media_exists(path=path):
+            raise ValidationError("an input image is missing from storage", code="input_missing")
     try:
         with transaction.atomic():
             # Raises InsufficientFunds; idempotent by reference under the wallet lock.
@@ -123,6 +135,7 @@ def request_submit(
                 idempotency_key=idempotency_key,
                 chat_id=chat_id,
                 status_message_id=status_message_id,
+                input_paths=list(input_paths),
             )
             enqueue(TASK_START, request.pk)
     except IntegrityError:
@@ -138,6 +151,7 @@ def _job_for(request: GenerationRequest) -> GenerationJob:
         kind=request.model.kind,  # type: ignore[arg-type]
         prompt=request.prompt,
         params=request.params,
+        input_images=tuple(media_read(path=path) for path in request.input_paths or ()),
     )
 
 

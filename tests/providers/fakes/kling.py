@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import jwt
 
+from nanobanana.core import clock
 from tests.providers.fakes.base import RETRY_AFTER, Call, FakeTimeout, FakeVendor, Reply, sample_mp4
 
 API_HOST = "api-singapore.klingai.com"
@@ -39,6 +41,7 @@ class FakeKling(FakeVendor):
     counter: itertools.count = field(default_factory=lambda: itertools.count(1000))
     video: bytes = field(default_factory=sample_mp4)
     cdn_host: str = CDN_HOST
+    latency_seconds: float = 0.0  # with latency, a task is ready that long after creation (core clock)
 
     def handle(self, call: Call) -> Reply:
         if call.host == self.cdn_host:
@@ -83,7 +86,8 @@ class FakeKling(FakeVendor):
         if scenario == "malformed":
             return envelope(200, 0, "SUCCEED", {"task_status": "submitted"})
         task_id = str(next(self.counter))
-        self.tasks[task_id] = {"endpoint": endpoint, "checks_left": self.pending_checks}
+        ready_at = clock.now() + timedelta(seconds=self.latency_seconds)
+        self.tasks[task_id] = {"endpoint": endpoint, "checks_left": self.pending_checks, "ready_at": ready_at}
         return envelope(200, 0, "SUCCEED", {"task_id": task_id, "task_status": "submitted", "created_at": 1})
 
     def _query(self, endpoint: str, task_id: str) -> Reply:
@@ -95,7 +99,9 @@ class FakeKling(FakeVendor):
         if scenario == "lost" or task is None or task["endpoint"] != endpoint:
             return envelope(404, 1203, "task not found")
         data: dict[str, Any] = {"task_id": task_id, "created_at": 1, "updated_at": 2}
-        if task["checks_left"] > 0:
+        if self.latency_seconds and clock.now() < task["ready_at"]:
+            return envelope(200, 0, "SUCCEED", {**data, "task_status": "processing"})
+        if not self.latency_seconds and task["checks_left"] > 0:
             task["checks_left"] -= 1
             return envelope(200, 0, "SUCCEED", {**data, "task_status": "processing"})
         if scenario == "policy":
