@@ -18,12 +18,12 @@ def client(handler) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
-def serve(body: bytes, content_type: str = "video/mp4", status: int = 200, **headers: str):
+def serve(body: bytes, content_type: str = "video/mp4", status: int = 200, headers: dict[str, str] | None = None):
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(str(request.url))
-        return httpx.Response(status, content=body, headers={"content-type": content_type, **headers})
+        return httpx.Response(status, content=body, headers={"content-type": content_type, **(headers or {})})
 
     return handler, seen
 
@@ -102,7 +102,7 @@ def test_a_file_over_the_cap_is_cut_off_even_without_a_content_length():
 
 
 def test_a_declared_length_over_the_cap_is_refused():
-    handler, _ = serve(sample_mp4(), **{"content-length": "999999999"})
+    handler, _ = serve(sample_mp4(), headers={"content-length": "999999999"})
     with pytest.raises(ProviderError):
         fetch("https://cdn.klingai.com/v.mp4", handler)
 
