@@ -89,6 +89,11 @@ INBOX_BACKLOG_LIMIT = env_int("INBOX_BACKLOG_LIMIT", 100)
 LOCAL_PROVIDER_LATENCY_SECONDS = env_float("LOCAL_PROVIDER_LATENCY_SECONDS", 2.0)
 LOCAL_PROVIDER_FAILURE_RATE = env_float("LOCAL_PROVIDER_FAILURE_RATE", 0.0)
 
+# --- Circuit breaker per model (decision 506) --------------------------------
+BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
+BREAKER_COOLDOWN_SECONDS = env_int("BREAKER_COOLDOWN_SECONDS", 120)
+BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 1800)
+
 # --- Release and error reporting -------------------------------------------
 
 

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 
 from nanobanana.accounts.models import TelegramUser
 from nanobanana.billing.services import hold_capture, hold_place, hold_release
+from nanobanana.catalog.breaker import breaker_admit, breaker_failure, breaker_release_probe, breaker_success
 from nanobanana.catalog.models import AIModel, PriceUnit
 from nanobanana.catalog.selectors import model_offered
 from nanobanana.catalog.services import params_validate, price_quote, units_for
@@ -112,6 +113,8 @@ def request_submit(
         return existing, False
     prompt = prompt_validate(prompt=prompt)
     quote = request_quote(model_slug=model_slug, raw_params=raw_params)
+    if not breaker_admit(model_id=quote.model.pk, key=idempotency_key):
+        raise NotFound(f"model {model_slug!r} is paused by its circuit breaker", code="model_unavailable")
     if len(input_paths) > quote.model.max_input_images:
         raise ValidationError(
             f"{quote.model.slug} takes at most {quote.model.max_input_images} images, got {len(input_paths)}",
@@ -190,6 +193,8 @@ def request_poll(*, request_id: int) -> None:
     except ProviderTransientError as error:
         # Timeout, 5xx, 429: ask again later (a scheduled task, never a sleep),
         # but never past the deadline; at the deadline the job times out.
+        if not request.provider_job_id:
+            breaker_failure(model_id=request.model_id, code="transient")  # the vendor would not take the job
         if past_deadline:
             _give_up(request=request, provider=provider, detail=f"transient error at the deadline: {error}")
         else:
@@ -300,6 +305,7 @@ def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
             charge = request.model.price_per_unit * produced
         hold_capture(hold_id=request.hold_id, amount=min(charge, request.price))
         enqueue(TASK_DELIVER, request_id)
+    breaker_success(model_id=request.model_id)
     return True
 
 
@@ -320,6 +326,7 @@ def request_fail(*, request_id: int, code: str, detail: str) -> bool:
         request = GenerationRequest.objects.get(pk=request_id)
         hold_release(hold_id=request.hold_id)
         enqueue(TASK_DELIVER, request_id)
+    breaker_failure(model_id=request.model_id, code=code)
     logger.warning("generation failed", extra={"request_id": request_id, "code": code})
     return True
 
@@ -341,6 +348,7 @@ def request_cancel(*, request_id: int, user: TelegramUser) -> GenerationRequest:
             raise Conflict(f"request is {request.status}", code="cannot_cancel")
         hold_release(hold_id=request.hold_id)
     request.refresh_from_db()
+    breaker_release_probe(model_id=request.model_id, key=request.idempotency_key)
     if request.provider_job_id:
         _cancel_quietly(provider=provider_get(request.model.provider), job_id=request.provider_job_id)
     return request
