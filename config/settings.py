@@ -18,6 +18,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.storage import default_storage_backend, storage_problems
 
 # Lets admin classes be written as ModelAdmin[Model] for the type checker.
 django_stubs_ext.monkeypatch()
@@ -195,7 +196,8 @@ STATIC_ROOT = DATA_DIR / "static"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # The local folder, or Supabase Storage over S3 when SUPABASE_* is set.
+    "default": default_storage_backend(os.environ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -289,6 +291,7 @@ def production_problems() -> list[str]:
         problems.append("ALLOWED_HOSTS is empty (set DJANGO_ALLOWED_HOSTS or PUBLIC_BASE_URL)")
     if SANDBOX_ENABLED:
         problems.append("TELEGRAM_BOT_TOKEN is unset (the sandbox is for development only)")
+    problems += storage_problems(os.environ)
     return problems
 
 
