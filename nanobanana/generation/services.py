@@ -266,6 +266,8 @@ def _apply_submission(
         _give_up(request=request, provider=provider, detail="provider still pending at the deadline")
     else:
         _schedule_poll(request=request, after=submission.poll_after)
+        if request.model.kind == "video":
+            enqueue(TASK_STATUS, request.pk)  # the status message shows the time waited so far
 
 
 def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
