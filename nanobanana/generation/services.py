@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -190,6 +191,10 @@ def request_poll(*, request_id: int) -> None:
             submission = provider.check(job, request.provider_job_id)
         else:
             submission = provider.submit(job)
+    except SoftTimeLimitExceeded:
+        # A vendor call outlived this task: like a timeout, ask again later.
+        _schedule_poll(request=request, after=_backoff(request.attempts))
+        return
     except ProviderTransientError as error:
         # Timeout, 5xx, 429: ask again later (a scheduled task, never a sleep),
         # but never past the deadline; at the deadline the job times out.

@@ -15,12 +15,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from celery.exceptions import SoftTimeLimitExceeded
 
 from nanobanana.core import clock
 from nanobanana.core.errors import ProviderError, ProviderJobLost, ProviderPolicyError, ProviderTransientError
 
 # Connect fast, but let a synchronous image call take its time.
-TIMEOUT = httpx.Timeout(connect=10.0, read=180.0, write=60.0, pool=10.0)
+TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=10.0)
 # Telling a vendor's own "please retry" apart from everything else.
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 DEFAULT_RETRY_AFTER = 5.0
@@ -81,6 +82,13 @@ def raise_for_http(
 def raise_for_transport(*, vendor: str, error: Exception) -> None:
     """Timeouts and connection failures are worth another try."""
     raise ProviderTransientError(f"{vendor}: {type(error).__name__}", retry_after=DEFAULT_RETRY_AFTER) from error
+
+
+def raise_for_time_limit(*, vendor: str, error: Exception) -> None:
+    """The task's soft time limit interrupted a slow vendor call: ask again
+    in a later task rather than call the answer malformed."""
+    if isinstance(error, SoftTimeLimitExceeded):
+        raise ProviderTransientError(f"{vendor}: the call outlived the task's time limit") from error
 
 
 def malformed(vendor: str, what: str) -> ProviderError:

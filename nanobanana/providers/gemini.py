@@ -37,6 +37,7 @@ from nanobanana.providers.common import (
     malformed,
     positive_int,
     raise_for_http,
+    raise_for_time_limit,
     raise_for_transport,
     sniff_image_type,
 )
@@ -312,6 +313,7 @@ def _image_from(response: types.GenerateContentResponse, *, filename: str) -> Me
 
 def _translate(error: Exception, *, checking: bool) -> None:
     """Raise our error for an SDK or transport failure; return for anything else."""
+    raise_for_time_limit(vendor=VENDOR, error=error)
     if isinstance(error, genai_errors.APIError):
         status = str(error.status or "")
         message = str(error.message or "")[:300]

@@ -28,6 +28,7 @@ from nanobanana.providers.common import (
     malformed,
     positive_int,
     raise_for_http,
+    raise_for_time_limit,
     raise_for_transport,
     sniff_image_type,
 )
@@ -195,6 +196,7 @@ class OpenAIProvider:
 
 
 def _translate(error: Exception, *, checking: bool) -> None:
+    raise_for_time_limit(vendor=VENDOR, error=error)
     if isinstance(error, openai.APIStatusError):
         body = error.body if isinstance(error.body, dict) else {}
         detail = body.get("error", body) if isinstance(body.get("error", body), dict) else {}

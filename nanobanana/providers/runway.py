@@ -26,6 +26,7 @@ from nanobanana.providers.common import (
     env,
     malformed,
     raise_for_http,
+    raise_for_time_limit,
     raise_for_transport,
 )
 
@@ -120,6 +121,7 @@ class RunwayProvider:
 
 
 def _translate(error: Exception, *, checking: bool) -> None:
+    raise_for_time_limit(vendor=VENDOR, error=error)
     if isinstance(error, runwayml.APIStatusError):
         body = error.body if isinstance(error.body, dict) else {}
         message = str(body.get("error") or "")[:300]

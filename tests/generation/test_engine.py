@@ -212,3 +212,16 @@ def test_user_cancel_of_a_waiting_job_cancels_at_the_vendor_and_releases(vendor,
     assert wallet_balance(user=user).available == 50
     services.request_poll(request_id=request.pk)  # a poll already queued finds nothing to do
     assert vendor.calls == ["submit"]
+
+
+def test_a_call_cut_by_the_task_time_limit_is_asked_again_later(vendor, make_user, task_queue):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    user = make_user(tokens=50)
+    vendor.answers.extend([SoftTimeLimitExceeded(), done()])
+    request = start(user)
+    assert request.status == RequestStatus.PROCESSING
+    assert countdowns(task_queue)
+    services.request_poll(request_id=request.pk)
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED

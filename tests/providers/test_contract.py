@@ -241,10 +241,11 @@ class TestProviderContract:
             assert result.data == served
             assert "/" not in result.filename
 
-    def test_asynchronous_vendors_answer_pending_first(self, harness):
-        if not harness.spec.asynchronous:
-            pytest.skip("this vendor answers synchronously")
+    def test_synchronous_vendors_finish_at_submit_and_others_answer_pending_first(self, harness):
         job = harness.spec.job()
+        if not harness.spec.asynchronous:
+            assert harness.provider.submit(job).state == "succeeded"
+            return
         first = harness.provider.submit(job)
         assert first.state == "pending"
         assert first.job_id
@@ -325,3 +326,22 @@ class TestProviderContract:
             harness.provider.submit(bad)
         assert caught.value.code == "invalid_input"
         assert harness.fake.calls == []
+
+
+def test_gemini_keeps_the_images_made_before_a_later_call_fails(monkeypatch, fake_clock):
+    monkeypatch.setenv("GEMINI_API_KEY", "test-gemini-key")  # pragma: allowlist secret
+    fake = FakeGemini()
+    real = fake.handle
+    seen = []
+
+    def second_call_fails(call):
+        seen.append(call)
+        if len(seen) == 2:
+            fake.scenario, fake.phase = "server_error", "submit"
+        return real(call)
+
+    monkeypatch.setattr(fake, "handle", second_call_fails)
+    provider = GeminiProvider(http_client=httpx_client(fake))
+    submission = provider.submit(SPECS[0].job())  # asks for two images
+    assert submission.state == "succeeded"
+    assert len(submission.results) == 1
