@@ -59,7 +59,7 @@ def test_a_vendor_file_is_fetched_and_typed_by_its_bytes():
         "https://[::1]/v.mp4",
         "https://evil.klingai.com/v.mp4",  # the vendor's name, a private address
         "https://mixed.klingai.com/v.mp4",  # one of its addresses is loopback
-        "https://user:pw@cdn.klingai.com/v.mp4",
+        "https://user:pw@cdn.klingai.com/v.mp4",  # pragma: allowlist secret
     ],
 )
 def test_urls_outside_the_rules_are_refused_before_any_request(url):
