@@ -18,6 +18,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.storage import default_storage_backend, storage_problems
 from nanobanana.core.sentry import sentry_init
 
 # Lets admin classes be written as ModelAdmin[Model] for the type checker.
@@ -99,6 +100,11 @@ INBOX_BACKLOG_LIMIT = env_int("INBOX_BACKLOG_LIMIT", 100)
 LOCAL_PROVIDER_ENABLED = env_bool("LOCAL_PROVIDER_ENABLED", default=DEBUG)
 LOCAL_PROVIDER_LATENCY_SECONDS = env_float("LOCAL_PROVIDER_LATENCY_SECONDS", 2.0)
 LOCAL_PROVIDER_FAILURE_RATE = env_float("LOCAL_PROVIDER_FAILURE_RATE", 0.0)
+
+# --- Circuit breaker per model (decision 506) --------------------------------
+BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
+BREAKER_COOLDOWN_SECONDS = env_int("BREAKER_COOLDOWN_SECONDS", 120)
+BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 1800)
 
 # --- Release and error reporting -------------------------------------------
 
@@ -224,7 +230,8 @@ STATIC_ROOT = DATA_DIR / "static"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # The local folder, or Supabase Storage over S3 when SUPABASE_* is set.
+    "default": default_storage_backend(os.environ),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -318,6 +325,7 @@ def production_problems() -> list[str]:
         problems.append("ALLOWED_HOSTS is empty (set DJANGO_ALLOWED_HOSTS or PUBLIC_BASE_URL)")
     if SANDBOX_ENABLED:
         problems.append("TELEGRAM_BOT_TOKEN is unset (the sandbox is for development only)")
+    problems += storage_problems(os.environ)
     return problems
 
 

@@ -59,6 +59,26 @@ def task_queue(monkeypatch: pytest.MonkeyPatch) -> TaskQueue:
     return queue
 
 
+VENDOR_ENV = (
+    "GEMINI_API_KEY",
+    "USE_VERTEX_AI",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "OPENAI_API_KEY",
+    "KLING_ACCESS_KEY",
+    "KLING_SECRET_KEY",
+    "RUNWAYML_API_SECRET",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_vendor_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run as a fresh clone does: no vendor key, whatever the machine has."""
+    for name in VENDOR_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def catalog(db: None) -> None:
     from nanobanana.catalog.services import catalog_seed

@@ -21,9 +21,10 @@ from PIL import Image
 
 from nanobanana.billing.selectors import wallet_balance
 from nanobanana.bot import keyboards
-from nanobanana.bot.presenters import failure_reason, summary
+from nanobanana.bot.presenters import elapsed_label, failure_reason, summary
 from nanobanana.bot.sender import RecipientBlocked
 from nanobanana.bot.texts import Texts
+from nanobanana.core import clock
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, GenerationResult, RequestStatus
 from nanobanana.generation.selectors import request_get
 from nanobanana.generation.services import request_mark_delivered, result_mark_sent
@@ -65,8 +66,15 @@ async def status_processing(bot: Bot, request_id: int) -> None:
     if request.status != RequestStatus.PROCESSING:
         return
     texts = Texts(request.user.language)
+    if request.model.kind == "video" and request.started_at is not None:
+        elapsed = elapsed_label((clock.now() - request.started_at).total_seconds())
+        text = texts("status.processing_video", summary=summary(texts, request), elapsed=elapsed)
+    else:
+        text = texts("status.processing", summary=summary(texts, request))
     try:
-        await status_edit(bot, request, texts("status.processing", summary=summary(texts, request)), None)
+        # The cancel button stays while the job waits: the vendor is asked to stop it.
+        markup = keyboards.queued(texts, request_id=request.pk)
+        await status_edit(bot, request, text, markup)
     except RecipientBlocked:
         return
 

@@ -25,11 +25,12 @@ from nanobanana.catalog.models import AIModel
 def main_menu(texts: Texts) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts("menu.create_image"), callback_data=MenuCb(action="create"))
+    builder.button(text=texts("menu.create_video"), callback_data=MenuCb(action="create_video"))
     builder.button(text=texts("menu.balance"), callback_data=MenuCb(action="balance"))
     builder.button(text=texts("menu.history"), callback_data=MenuCb(action="history"))
     builder.button(text=texts("menu.settings"), callback_data=MenuCb(action="settings"))
     builder.button(text=texts("menu.help"), callback_data=MenuCb(action="help"))
-    builder.adjust(1, 2, 2)
+    builder.adjust(2, 2, 2)
     return builder.as_markup()
 
 
@@ -50,7 +51,8 @@ def balance(texts: Texts) -> InlineKeyboardMarkup:
 def models(texts: Texts, offered: Sequence[AIModel]) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for model in offered:
-        builder.button(text=f"{model.title} · {model.price_per_unit}", callback_data=ModelCb(slug=model.slug))
+        label = f"{model.title} · {model.price_per_unit} {texts(f'unit_short.{model.unit}')}"
+        builder.button(text=label, callback_data=ModelCb(slug=model.slug))
     builder.button(text=texts("common.menu"), callback_data=MenuCb(action="home"))
     builder.adjust(1)
     return builder.as_markup()

@@ -24,12 +24,24 @@ def shorten(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
 
 
 def params_label(texts: Texts, params: dict[str, Any]) -> str:
+    """Every chosen parameter, in schema order; counts and seconds with their unit."""
     parts = []
-    if "aspect_ratio" in params:
-        parts.append(str(params["aspect_ratio"]))
-    if "count" in params:
-        parts.append(f"{params['count']} {texts('create.images')}")
+    for name, value in params.items():
+        if name == "count":
+            parts.append(f"{value} {texts('create.images')}")
+        elif name == "duration":
+            parts.append(f"{value} {texts('create.seconds')}")
+        elif name == "cfg_scale":
+            parts.append(f"cfg {value}")
+        else:
+            parts.append(str(value))
     return " · ".join(parts)
+
+
+def elapsed_label(seconds: float) -> str:
+    """`m:ss` for the status of a job that is waiting."""
+    whole = max(int(seconds), 0)
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def summary(texts: Texts, request: GenerationRequest) -> str:
@@ -43,7 +55,14 @@ def summary(texts: Texts, request: GenerationRequest) -> str:
 
 def failure_reason(texts: Texts, code: str) -> str:
     key = f"reason.{code}"
-    known = {"reason.policy_refusal", "reason.timeout", "reason.invalid_input", "reason.job_lost"}
+    known = {
+        "reason.policy_refusal",
+        "reason.timeout",
+        "reason.invalid_input",
+        "reason.job_lost",
+        "reason.provider_unavailable",
+        "reason.result_invalid",
+    }
     return texts(key if key in known else "reason.default")
 
 

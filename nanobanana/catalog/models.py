@@ -52,3 +52,24 @@ class AIModel(models.Model):
 
     def description(self, language: str) -> str:
         return self.description_en if language == "en" else self.description_ru
+
+
+class ModelBreaker(models.Model):
+    """The circuit breaker of one model (see decision 506).
+
+    Closed while `open_until` is empty. After `failures` consecutive vendor
+    failures reach the threshold it opens until `open_until`; then one request
+    may go through as the probe (`probe_key`): its success closes the breaker,
+    its failure opens it again for longer."""
+
+    model = models.OneToOneField(AIModel, on_delete=models.CASCADE, related_name="breaker")
+    failures = models.PositiveIntegerField(default=0)
+    trips = models.PositiveIntegerField(default=0, help_text="Openings since the last success.")
+    open_until = models.DateTimeField(null=True, blank=True)
+    probe_key = models.CharField(max_length=128, blank=True)
+    probe_started_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"breaker of {self.model_id}"

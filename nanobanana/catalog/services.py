@@ -79,7 +79,11 @@ def catalog_seed(*, path: Path = FIXTURE_PATH) -> tuple[int, int]:
         model = AIModel.objects.filter(slug=entry["slug"]).first()
         if model is None:
             AIModel.objects.create(
-                slug=entry["slug"], price_per_unit=price_from_cost(values["cost_per_unit_usd"]), **values
+                slug=entry["slug"],
+                price_per_unit=price_from_cost(values["cost_per_unit_usd"]),
+                # Only the first load reads `enabled`; afterwards it is the operators' switch.
+                enabled=bool(entry.get("enabled", True)),
+                **values,
             )
             created += 1
             continue

@@ -30,6 +30,10 @@ class GenerationRequest(models.Model):
     model = models.ForeignKey("catalog.AIModel", on_delete=models.PROTECT, related_name="requests")
     prompt = models.TextField()
     params = models.JSONField(default=dict)
+    # Nullable so the column can be added while the previous release still runs.
+    input_paths = models.JSONField(
+        null=True, blank=True, default=list, help_text="Media paths of the user's reference images or frames, in order."
+    )
     units = models.PositiveIntegerField()
     price = models.PositiveIntegerField(help_text="Tokens held at submit.")
     hold = models.OneToOneField("billing.Hold", on_delete=models.PROTECT, related_name="generation")

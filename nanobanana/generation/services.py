@@ -10,16 +10,20 @@ scheduled `generation.poll`.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 
 from nanobanana.accounts.models import TelegramUser
 from nanobanana.billing.services import hold_capture, hold_place, hold_release
+from nanobanana.catalog.breaker import breaker_admit, breaker_failure, breaker_release_probe, breaker_success
 from nanobanana.catalog.models import AIModel, PriceUnit
 from nanobanana.catalog.selectors import model_offered
 from nanobanana.catalog.services import params_validate, price_quote, units_for
@@ -39,8 +43,8 @@ from nanobanana.generation.models import (
     GenerationResult,
     RequestStatus,
 )
-from nanobanana.media.storage import media_save
-from nanobanana.providers.base import GenerationJob, MediaResult, Submission
+from nanobanana.media.storage import media_exists, media_read, media_save
+from nanobanana.providers.base import GenerationJob, MediaResult, Provider, Submission
 from nanobanana.providers.registry import provider_get
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,9 @@ TASK_STATUS = "delivery.status"
 # How long a poll may be overdue before the sweep assumes its task was lost.
 POLL_GRACE = timedelta(seconds=60)
 REDRIVE_AFTER = timedelta(seconds=120)
+# A poll is never scheduled sooner than this, nor later than the deadline plus the slack.
+MIN_POLL_SECONDS = 0.5
+DEADLINE_SLACK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,12 @@ def request_submit(
     chat_id: int,
     idempotency_key: str,
     status_message_id: int | None = None,
+    input_paths: Sequence[str] = (),
 ) -> tuple[GenerationRequest, bool]:
     """Price the draft, hold the tokens and queue the job, atomically.
 
+    `input_paths` are the user's images (edit, or a video's start and end
+    frames), already saved with `media_save`; the model must accept that many.
     The idempotency key makes a repeated tap (or a redelivered update) return
     the request the first one created: (request, created)."""
     existing = GenerationRequest.objects.filter(idempotency_key=idempotency_key).first()
@@ -104,6 +114,16 @@ def request_submit(
         return existing, False
     prompt = prompt_validate(prompt=prompt)
     quote = request_quote(model_slug=model_slug, raw_params=raw_params)
+    if not breaker_admit(model_id=quote.model.pk, key=idempotency_key):
+        raise NotFound(f"model {model_slug!r} is paused by its circuit breaker", code="model_unavailable")
+    if len(input_paths) > quote.model.max_input_images:
+        raise ValidationError(
+            f"{quote.model.slug} takes at most {quote.model.max_input_images} images, got {len(input_paths)}",
+            code="too_many_images",
+        )
+    for path in input_paths:
+        if not media_exists(path=path):
+            raise ValidationError("an input image is missing from storage", code="input_missing")
     try:
         with transaction.atomic():
             # Raises InsufficientFunds; idempotent by reference under the wallet lock.
@@ -119,6 +139,7 @@ def request_submit(
                 idempotency_key=idempotency_key,
                 chat_id=chat_id,
                 status_message_id=status_message_id,
+                input_paths=list(input_paths),
             )
             enqueue(TASK_START, request.pk)
     except IntegrityError:
@@ -134,6 +155,7 @@ def _job_for(request: GenerationRequest) -> GenerationJob:
         kind=request.model.kind,  # type: ignore[arg-type]
         prompt=request.prompt,
         params=request.params,
+        input_images=tuple(media_read(path=path) for path in request.input_paths or ()),
     )
 
 
@@ -169,38 +191,88 @@ def request_poll(*, request_id: int) -> None:
             submission = provider.check(job, request.provider_job_id)
         else:
             submission = provider.submit(job)
+    except SoftTimeLimitExceeded:
+        # A vendor call outlived this task: like a timeout, ask again later.
+        _schedule_poll(request=request, after=_backoff(request.attempts))
+        return
     except ProviderTransientError as error:
+        # Timeout, 5xx, 429: ask again later (a scheduled task, never a sleep),
+        # but never past the deadline; at the deadline the job times out.
+        if not request.provider_job_id:
+            breaker_failure(model_id=request.model_id, code="transient")  # the vendor would not take the job
         if past_deadline:
-            request_fail(request_id=request_id, code="timeout", detail=f"transient error at deadline: {error}")
+            _give_up(request=request, provider=provider, detail=f"transient error at the deadline: {error}")
         else:
-            _schedule_poll(request_id=request_id, after=error.retry_after or _backoff(request.attempts))
+            _schedule_poll(request=request, after=error.retry_after or _backoff(request.attempts))
         return
     except ProviderError as error:
+        # Policy refusal, invalid input, lost job: final. The code names the
+        # reason the user is told; the detail is for operators only.
         request_fail(request_id=request_id, code=error.code, detail=str(error))
         return
-    _apply_submission(request=request, submission=submission, past_deadline=past_deadline)
+    except Exception as error:
+        # A provider bug or an answer nobody classified: fail for good rather
+        # than loop until the deadline, and keep the traceback for operators.
+        logger.exception("provider raised an unclassified error", extra={"request_id": request_id})
+        request_fail(request_id=request_id, code="provider_error", detail=f"{type(error).__name__}: {error}")
+        return
+    _apply_submission(request=request, provider=provider, submission=submission, past_deadline=past_deadline)
 
 
 def _backoff(attempts: int) -> float:
     return float(min(60, 2 ** min(attempts, 6)))
 
 
-def _schedule_poll(*, request_id: int, after: float) -> None:
-    GenerationRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING).update(
-        next_poll_at=clock.now() + timedelta(seconds=after)
+def _schedule_poll(*, request: GenerationRequest, after: float) -> None:
+    """Ask the provider again in `after` seconds, or at the deadline if that
+    comes first, so the last answer is always asked for in time."""
+    now = clock.now()
+    if request.deadline_at is not None:
+        until_deadline = (request.deadline_at - now).total_seconds()
+        after = min(after, max(until_deadline, 0.0) + DEADLINE_SLACK_SECONDS)
+    after = max(after, MIN_POLL_SECONDS)
+    scheduled = GenerationRequest.objects.filter(pk=request.pk, status=RequestStatus.PROCESSING).update(
+        next_poll_at=now + timedelta(seconds=after)
     )
-    enqueue(TASK_POLL, request_id, countdown=after)
+    if scheduled:
+        enqueue(TASK_POLL, request.pk, countdown=after)
+    else:
+        # Cancelled (or failed) while the vendor was being asked: stop its job too.
+        _cancel_quietly(provider=provider_get(request.model.provider), job_id=request.provider_job_id)
 
 
-def _apply_submission(*, request: GenerationRequest, submission: Submission, past_deadline: bool) -> None:
+def _give_up(*, request: GenerationRequest, provider: Provider, detail: str) -> None:
+    """The deadline passed without a result: fail, release the tokens, and ask
+    the vendor to stop working (and charging) on the job."""
+    if request_fail(request_id=request.pk, code="timeout", detail=detail):
+        _cancel_quietly(provider=provider, job_id=request.provider_job_id)
+
+
+def _cancel_quietly(*, provider: Provider, job_id: str) -> None:
+    if not job_id or not provider.capabilities.supports_cancel:
+        return
+    try:
+        provider.cancel(job_id)
+    except Exception:
+        # Best effort: the job is already final on our side.
+        logger.warning("vendor cancel failed", extra={"provider": provider.name}, exc_info=True)
+
+
+def _apply_submission(
+    *, request: GenerationRequest, provider: Provider, submission: Submission, past_deadline: bool
+) -> None:
     if submission.job_id and submission.job_id != request.provider_job_id:
         GenerationRequest.objects.filter(pk=request.pk).update(provider_job_id=submission.job_id)
+        request.provider_job_id = submission.job_id
     if submission.state == "succeeded":
+        # Also when the deadline has passed: a late result is still delivered.
         request_complete(request_id=request.pk, results=list(submission.results))
     elif past_deadline:
-        request_fail(request_id=request.pk, code="timeout", detail="provider still pending at the deadline")
+        _give_up(request=request, provider=provider, detail="provider still pending at the deadline")
     else:
-        _schedule_poll(request_id=request.pk, after=max(submission.poll_after, 0.5))
+        _schedule_poll(request=request, after=submission.poll_after)
+        if request.model.kind == "video":
+            enqueue(TASK_STATUS, request.pk)  # the status message shows the time waited so far
 
 
 def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
@@ -240,37 +312,64 @@ def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
             charge = request.model.price_per_unit * produced
         hold_capture(hold_id=request.hold_id, amount=min(charge, request.price))
         enqueue(TASK_DELIVER, request_id)
+    breaker_success(model_id=request.model_id)
     return True
 
 
 def request_fail(*, request_id: int, code: str, detail: str) -> bool:
-    """Fail an active request and release its tokens, once."""
+    """Fail an active request and release its tokens, once. `code` names the
+    reason the user is told; `detail` is kept for operators, with URL query
+    strings and bearer-like tokens removed."""
     with transaction.atomic():
         failed = GenerationRequest.objects.filter(pk=request_id, status__in=ACTIVE_STATUSES).update(
-            status=RequestStatus.FAILED, error_code=code[:64], error_detail=detail[:2000], finished_at=clock.now()
+            status=RequestStatus.FAILED,
+            error_code=code[:64],
+            error_detail=redact(detail)[:2000],
+            finished_at=clock.now(),
+            next_poll_at=None,
         )
         if not failed:
             return False
         request = GenerationRequest.objects.get(pk=request_id)
         hold_release(hold_id=request.hold_id)
         enqueue(TASK_DELIVER, request_id)
+    breaker_failure(model_id=request.model_id, code=code)
     logger.warning("generation failed", extra={"request_id": request_id, "code": code})
     return True
 
 
 def request_cancel(*, request_id: int, user: TelegramUser) -> GenerationRequest:
-    """The user cancels a request that has not started: tokens come back."""
+    """The user cancels a queued or waiting request: the tokens come back and,
+    when the vendor already has the job and can stop it, it is asked to."""
     with transaction.atomic():
-        cancelled = GenerationRequest.objects.filter(pk=request_id, user=user, status=RequestStatus.QUEUED).update(
-            status=RequestStatus.CANCELLED, finished_at=clock.now(), delivery_status=DeliveryStatus.DELIVERED
-        )
-        request = GenerationRequest.objects.filter(pk=request_id, user=user).first()
+        request = GenerationRequest.objects.select_related("model").filter(pk=request_id, user=user).first()
         if request is None:
             raise NotFound("no such request", code="request_not_found")
+        cancelled = GenerationRequest.objects.filter(pk=request_id, user=user, status__in=ACTIVE_STATUSES).update(
+            status=RequestStatus.CANCELLED,
+            finished_at=clock.now(),
+            next_poll_at=None,
+            delivery_status=DeliveryStatus.DELIVERED,
+        )
         if not cancelled:
             raise Conflict(f"request is {request.status}", code="cannot_cancel")
         hold_release(hold_id=request.hold_id)
+    request.refresh_from_db()
+    breaker_release_probe(model_id=request.model_id, key=request.idempotency_key)
+    if request.provider_job_id:
+        _cancel_quietly(provider=provider_get(request.model.provider), job_id=request.provider_job_id)
     return request
+
+
+_URL_QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s'\"]*")
+_SECRETISH = re.compile(r"(?i)(bearer\s+|api[_-]?key[=:]\s*|key=)[A-Za-z0-9._~+/=-]{8,}")
+
+
+def redact(text: str) -> str:
+    """Remove what may carry a secret from an error text: URL query strings
+    (signed links, `?key=`) and bearer tokens or API keys."""
+    text = _URL_QUERY.sub(r"\1?…", text)
+    return _SECRETISH.sub(r"\1…", text)
 
 
 def result_mark_sent(*, result_id: int) -> None:

@@ -8,12 +8,14 @@ from nanobanana.core.tasks import AppTask
 from nanobanana.generation import services
 
 
-@shared_task(name="generation.start", base=AppTask, time_limit=120, soft_time_limit=100)
+# Synchronous image APIs answer within the call (Gemini: one call per image),
+# so start and poll may take minutes; the worker drains for 330 s on deploy.
+@shared_task(name="generation.start", base=AppTask, time_limit=300, soft_time_limit=280)
 def start(request_id: int) -> None:
     services.request_start(request_id=request_id)
 
 
-@shared_task(name="generation.poll", base=AppTask, time_limit=120, soft_time_limit=100)
+@shared_task(name="generation.poll", base=AppTask, time_limit=300, soft_time_limit=280)
 def poll(request_id: int) -> None:
     services.request_poll(request_id=request_id)
 

@@ -6,12 +6,20 @@ from collections.abc import Callable, Mapping
 
 from nanobanana.core.errors import NotFound
 from nanobanana.providers.base import Provider
+from nanobanana.providers.gemini import GeminiProvider
+from nanobanana.providers.kling import KlingProvider
 from nanobanana.providers.local import LocalProvider
+from nanobanana.providers.openai_api import OpenAIProvider
+from nanobanana.providers.runway import RunwayProvider
 
-# name -> factory. A factory, not an instance, so settings (keys, URLs) are
-# read when the provider is used rather than when this module is imported.
+# name -> factory. A factory, not an instance, so keys (from the environment)
+# are read when the provider is used rather than when this module is imported.
 PROVIDERS: Mapping[str, Callable[[], Provider]] = {
     LocalProvider.name: LocalProvider,
+    GeminiProvider.name: GeminiProvider,
+    OpenAIProvider.name: OpenAIProvider,
+    KlingProvider.name: KlingProvider,
+    RunwayProvider.name: RunwayProvider,
 }
 
 

@@ -138,7 +138,7 @@ def test_partial_result_charges_only_for_what_was_produced(catalog, make_user, t
     assert wallet_balance(user=user).available == 30 - 2 * request.model.price_per_unit
 
 
-def test_cancel_releases_a_queued_request_and_refuses_a_running_one(catalog, make_user, task_queue):
+def test_cancel_releases_a_queued_request_and_refuses_a_finished_one(catalog, make_user, task_queue):
     user = make_user(tokens=30)
     queued, _ = submit(user, key="a")
     services.request_cancel(request_id=queued.pk, user=user)
@@ -148,10 +148,10 @@ def test_cancel_releases_a_queued_request_and_refuses_a_running_one(catalog, mak
     queued.refresh_from_db()
     assert queued.status == RequestStatus.CANCELLED
 
-    running, _ = submit(user, key="b")
-    GenerationRequest.objects.filter(pk=running.pk).update(status=RequestStatus.PROCESSING)
+    finished, _ = submit(user, key="b")
+    GenerationRequest.objects.filter(pk=finished.pk).update(status=RequestStatus.SUCCEEDED, finished_at=timezone.now())
     with pytest.raises(Conflict):
-        services.request_cancel(request_id=running.pk, user=user)
+        services.request_cancel(request_id=finished.pk, user=user)
 
 
 def test_late_result_after_failure_is_not_charged(catalog, make_user, task_queue):

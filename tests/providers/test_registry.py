@@ -16,7 +16,7 @@ def test_provider_get_returns_the_local_provider_by_name():
     assert provider.name == "local"
 
 
-@pytest.mark.parametrize("name", ["", "openai", "LOCAL"])
+@pytest.mark.parametrize("name", ["", "midjourney", "LOCAL"])
 def test_provider_get_raises_not_found_for_an_unknown_name(name):
     with pytest.raises(NotFound, match="unknown provider"):
         provider_get(name)

@@ -1,6 +1,9 @@
-"""Create an image: model -> parameters -> prompt -> price -> confirm.
+"""Create an image or a video: model -> parameters -> (photos) -> prompt ->
+price -> confirm.
 
-The draft lives in FSM data. The confirm button carries a nonce that, with
+The draft lives in FSM data: the kind, the model, its parameters, the
+prompt, and the media paths of photos the user sent (an edit's references,
+or a video's start and end frames), saved to media storage on arrival. The confirm button carries a nonce that, with
 the user's id, is the request's idempotency key: repeated or concurrent taps
 make one request and one hold."""
 
@@ -28,11 +31,14 @@ from nanobanana.bot.presenters import escape, params_label, shorten, summary
 from nanobanana.bot.texts import Texts
 from nanobanana.catalog.models import AIModel
 from nanobanana.catalog.selectors import model_offered, models_offered
-from nanobanana.core.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from nanobanana.core.errors import Conflict, InsufficientFunds, NotFound, ProviderError, ValidationError
 from nanobanana.generation.selectors import request_by_key, request_for_user
 from nanobanana.generation.services import prompt_validate, request_cancel, request_quote, request_submit
+from nanobanana.media.download import content_type_of
+from nanobanana.media.storage import media_save
 
 router = Router(name=__name__)
+INPUT_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 class CreateImage(StatesGroup):
@@ -45,13 +51,15 @@ def _defaults(model: AIModel) -> dict[str, Any]:
     return {spec["name"]: spec.get("default", spec["choices"][0]) for spec in model.parameters}
 
 
-async def _show_models(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
+async def _show_models(callback: CallbackQuery, state: FSMContext, texts: Texts, kind: str) -> None:
     await state.clear()
-    offered = await run_sync(models_offered, kind="image")
+    await state.set_data({"kind": kind})
+    offered = await run_sync(models_offered, kind=kind)
     if not offered:
         await show(callback, texts("create.no_models"), keyboards.back_to_menu(texts))
         return
-    await show(callback, texts("create.choose_model"), keyboards.models(texts, offered))
+    heading = texts("create.choose_video_model" if kind == "video" else "create.choose_model")
+    await show(callback, heading, keyboards.models(texts, offered))
 
 
 async def _show_params(callback: CallbackQuery, state: FSMContext, texts: Texts, model: AIModel) -> None:
@@ -70,7 +78,12 @@ async def _model_or_alert(answer: CallbackAnswer, texts: Texts, slug: str | None
 
 @router.callback_query(MenuCb.filter(F.action == "create"))
 async def create_start(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
-    await _show_models(callback, state, texts)
+    await _show_models(callback, state, texts, "image")
+
+
+@router.callback_query(MenuCb.filter(F.action == "create_video"))
+async def create_video_start(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
+    await _show_models(callback, state, texts, "video")
 
 
 @router.callback_query(ModelCb.filter())
@@ -80,7 +93,7 @@ async def model_chosen(
     model = await _model_or_alert(callback_answer, texts, callback_data.slug)
     if model is None:
         return
-    await state.set_data({"model": model.slug, "params": _defaults(model)})
+    await state.set_data({"kind": model.kind, "model": model.slug, "params": _defaults(model), "inputs": []})
     await _show_params(callback, state, texts, model)
 
 
@@ -103,7 +116,8 @@ async def param_chosen(
 
 @router.callback_query(StateFilter(CreateImage.params), StepCb.filter(F.action == "back"))
 async def params_back(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
-    await _show_models(callback, state, texts)
+    data = await state.get_data()
+    await _show_models(callback, state, texts, str(data.get("kind", "image")))
 
 
 @router.callback_query(StateFilter(CreateImage.params), StepCb.filter(F.action == "next"))
@@ -116,11 +130,15 @@ async def params_done(
         return
     await state.set_state(CreateImage.prompt)
     text = texts(
-        "create.ask_prompt",
+        "create.ask_video_prompt" if model.kind == "video" else "create.ask_prompt",
         model=escape(model.title),
         params=params_label(texts, data.get("params", {})),
         limit=settings.PROMPT_MAX_LENGTH,
     )
+    if model.max_input_images:
+        text += "\n\n" + texts(
+            "create.photos_hint_video" if model.kind == "video" else "create.photos_hint", limit=model.max_input_images
+        )
     await show(callback, text, keyboards.prompt_step(texts))
     if isinstance(callback.message, Message):
         await state.update_data(prompt_message_id=callback.message.message_id)
@@ -173,12 +191,66 @@ async def _ask_confirmation(message: Message, state: FSMContext, user: TelegramU
         price=quote.price,
         available=wallet.available,
     )
+    text += "\n" + texts(
+        "create.price_per_unit", price=quote.model.price_per_unit, unit=texts(f"unit.{quote.model.unit}")
+    )
+    if data.get("inputs"):
+        text += "\n" + texts("create.photos_attached", count=len(data["inputs"]))
     await message.answer(text, reply_markup=keyboards.confirm(texts, nonce=nonce, price=quote.price))
+
+
+@router.message(StateFilter(CreateImage.prompt, CreateImage.confirm), F.photo)
+async def photo_received(message: Message, state: FSMContext, user: TelegramUser, texts: Texts) -> None:
+    """A photo (or one photo of an album) for the draft: saved to media
+    storage at once; its caption, if any, is the prompt."""
+    data = await state.get_data()
+    model = await run_sync(model_offered, slug=data.get("model", ""))
+    if model is None:
+        await message.answer(texts("create.model_unavailable"), reply_markup=keyboards.main_menu(texts))
+        return
+    inputs = list(data.get("inputs", []))
+    if not model.max_input_images:
+        await message.answer(texts("create.photos_not_taken"), reply_markup=keyboards.prompt_step(texts))
+        return
+    if len(inputs) >= model.max_input_images:
+        text = texts("create.photos_too_many", limit=model.max_input_images)
+        await message.answer(text, reply_markup=keyboards.prompt_step(texts))
+        return
+    photo = (message.photo or [])[-1]
+    if photo.file_size and photo.file_size > settings.TELEGRAM_PHOTO_LIMIT_BYTES:
+        await message.answer(texts("create.photo_too_large"), reply_markup=keyboards.prompt_step(texts))
+        return
+    if message.bot is None:
+        return
+    buffer = await message.bot.download(photo.file_id)
+    data_bytes = buffer.read() if buffer is not None else b""
+    try:
+        content_type = content_type_of(data_bytes, wanted=INPUT_TYPES)
+        stored = await run_sync(
+            media_save, data=data_bytes, content_type=content_type, prefix="inputs", filename="photo"
+        )
+    except (ValidationError, ProviderError):
+        await message.answer(texts("create.photo_unreadable"), reply_markup=keyboards.prompt_step(texts))
+        return
+    # Re-read: other photos of the same album may have been stored meanwhile.
+    inputs = [*list((await state.get_data()).get("inputs", [])), stored.path][: model.max_input_images]
+    await state.update_data(inputs=inputs)
+    caption = (message.caption or "").strip()
+    if caption:
+        await _prompt_given(message, state, user, texts, caption)
+        return
+    if message.media_group_id and len(inputs) > 1:
+        return  # one acknowledgement per album is enough
+    text = texts("create.photo_received", count=len(inputs), limit=model.max_input_images)
+    await message.answer(text, reply_markup=keyboards.prompt_step(texts))
 
 
 @router.message(StateFilter(CreateImage.prompt, CreateImage.confirm), F.text)
 async def prompt_received(message: Message, state: FSMContext, user: TelegramUser, texts: Texts) -> None:
-    raw = message.text or ""
+    await _prompt_given(message, state, user, texts, message.text or "")
+
+
+async def _prompt_given(message: Message, state: FSMContext, user: TelegramUser, texts: Texts, raw: str) -> None:
     try:
         prompt = prompt_validate(prompt=raw)
     except ValidationError as error:
@@ -221,6 +293,7 @@ async def confirm(
             chat_id=callback.from_user.id,
             idempotency_key=key,
             status_message_id=message.message_id if isinstance(message, Message) else None,
+            input_paths=list(data.get("inputs", [])),
         )
     except InsufficientFunds as error:
         text = texts("create.insufficient", required=error.required, available=error.available)
@@ -273,5 +346,13 @@ async def repeat(
     model = await _model_or_alert(callback_answer, texts, previous.model.slug)
     if model is None or not isinstance(callback.message, Message):
         return
-    await state.set_data({"model": model.slug, "params": previous.params, "prompt": previous.prompt})
+    await state.set_data(
+        {
+            "kind": model.kind,
+            "model": model.slug,
+            "params": previous.params,
+            "prompt": previous.prompt,
+            "inputs": list(previous.input_paths or []),
+        }
+    )
     await _ask_confirmation(callback.message, state, user, texts)

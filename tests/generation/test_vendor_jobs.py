@@ -1,0 +1,170 @@
+"""Real vendor providers driven by the engine, against the local fakes: a
+video that takes a minute never holds a worker, and an image edit carries
+the user's photos to the vendor."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from nanobanana.billing.models import HoldStatus
+from nanobanana.billing.selectors import wallet_balance
+from nanobanana.core import clock as core_clock
+from nanobanana.core.errors import ValidationError
+from nanobanana.generation import services
+from nanobanana.generation.models import GenerationRequest, RequestStatus
+from nanobanana.media import download as media_download
+from nanobanana.media.storage import media_read, media_save
+from nanobanana.providers import registry
+from nanobanana.providers.gemini import GeminiProvider
+from nanobanana.providers.kling import KlingProvider
+from tests.providers.fakes import kling as kling_fake
+from tests.providers.fakes.base import PUBLIC_ADDRESS, httpx_client, sample_png
+from tests.providers.fakes.gemini import FakeGemini
+from tests.providers.fakes.kling import FakeKling
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.current = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(core_clock, "now", fake.now)
+    monkeypatch.setattr(media_download, "resolver", lambda host: [PUBLIC_ADDRESS])
+    return fake
+
+
+@pytest.fixture
+def kling(monkeypatch, catalog, clock) -> FakeKling:
+    monkeypatch.setenv("KLING_ACCESS_KEY", kling_fake.ACCESS_KEY)
+    monkeypatch.setenv("KLING_SECRET_KEY", kling_fake.SECRET_KEY)
+    fake = FakeKling(latency_seconds=60)
+    monkeypatch.setattr(
+        registry, "PROVIDERS", {**registry.PROVIDERS, "kling": lambda: KlingProvider(http_client=httpx_client(fake))}
+    )
+    return fake
+
+
+@pytest.fixture
+def gemini(monkeypatch, catalog, clock) -> FakeGemini:
+    monkeypatch.setenv("GEMINI_API_KEY", "test-gemini-key")  # pragma: allowlist secret
+    fake = FakeGemini()
+    monkeypatch.setattr(
+        registry, "PROVIDERS", {**registry.PROVIDERS, "gemini": lambda: GeminiProvider(http_client=httpx_client(fake))}
+    )
+    return fake
+
+
+def unbase64(text: str) -> bytes:
+    """The SDK sends URL-safe base64 without padding."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def submit(user, *, model, key, params=None, prompt="a fox in the snow", input_paths=()):
+    request, _ = services.request_submit(
+        user=user,
+        model_slug=model,
+        raw_params=params or {},
+        prompt=prompt,
+        chat_id=user.telegram_id,
+        idempotency_key=key,
+        input_paths=input_paths,
+    )
+    return request
+
+
+def test_a_minute_long_video_completes_while_the_worker_serves_others(kling, clock, make_user, task_queue, settings):
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 0
+    viewer = make_user(tokens=500)
+    video = submit(viewer, model="kling-std", key="video", params={"duration": 5})
+    task_queue.run_all(include_delayed=False, only="generation.")
+    video.refresh_from_db()
+    assert video.status == RequestStatus.PROCESSING
+    polls = [countdown for name, _, countdown in task_queue.pending if name == "generation.poll"]
+    assert polls
+    assert polls[-1] > 0  # a scheduled re-check, not a held worker
+
+    # Meanwhile the same worker answers other users at once.
+    others = [submit(make_user(tokens=50), model="local-fast", key=f"img-{n}") for n in range(3)]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    for request in others:
+        request.refresh_from_db()
+        assert request.status == RequestStatus.SUCCEEDED
+
+    # Each scheduled re-check before the minute is up finds the vendor still working.
+    for _ in range(5):
+        clock.current += timedelta(seconds=10)
+        task_queue.run_all(limit=1, only="generation.poll")
+    video.refresh_from_db()
+    assert video.status == RequestStatus.PROCESSING
+
+    clock.current += timedelta(seconds=15)
+    task_queue.run_all(only="generation.")
+    video.refresh_from_db()
+    assert video.status == RequestStatus.SUCCEEDED
+    result = video.results.get()
+    assert result.content_type == "video/mp4"
+    assert media_read(path=result.path) == kling.video
+    assert video.hold.status == HoldStatus.CAPTURED
+    assert wallet_balance(user=viewer).available == 500 - video.price
+
+
+def test_an_image_edit_sends_the_users_photos_to_the_vendor(gemini, make_user, task_queue):
+    photos = [sample_png((200, 0, 0)), sample_png((0, 0, 200))]
+    paths = [
+        media_save(data=photo, content_type="image/png", prefix="inputs", filename="p.png").path for photo in photos
+    ]
+    user = make_user(tokens=100)
+    request = submit(user, model="nano-banana", key="edit", prompt="make it night", input_paths=paths)
+    task_queue.run_all(include_delayed=False, only="generation.")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED
+    sent = gemini.calls[0].json()["contents"][0]["parts"]
+    inline = [unbase64(part["inlineData"]["data"]) for part in sent if "inlineData" in part]
+    assert inline == photos
+    assert any(part.get("text") == "make it night" for part in sent)
+
+
+def test_more_photos_than_the_model_takes_are_refused_before_any_hold(gemini, make_user, task_queue):
+    path = media_save(data=sample_png(), content_type="image/png", prefix="inputs", filename="p.png").path
+    user = make_user(tokens=100)
+    with pytest.raises(ValidationError) as caught:
+        submit(user, model="nano-banana", key="many", input_paths=[path] * 4)
+    assert caught.value.code == "too_many_images"
+    assert wallet_balance(user=user).held == 0
+    assert not GenerationRequest.objects.exists()
+
+
+def test_a_vendor_refusal_reaches_the_user_as_a_reason_and_refunds(gemini, make_user, task_queue):
+    gemini.scenario = "policy"
+    user = make_user(tokens=100)
+    request = submit(user, model="nano-banana", key="refused")
+    task_queue.run_all(include_delayed=False, only="generation.")
+    request.refresh_from_db()
+    assert (request.status, request.error_code) == (RequestStatus.FAILED, "policy_refusal")
+    assert wallet_balance(user=user).available == 100
+
+
+def test_a_vendor_rate_limit_is_retried_later_and_then_succeeds(gemini, clock, make_user, task_queue):
+    gemini.scenario = "rate_limited"
+    user = make_user(tokens=100)
+    request = submit(user, model="nano-banana", key="busy")
+    task_queue.run_all(include_delayed=False, only="generation.")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PROCESSING
+    assert [countdown for name, _, countdown in task_queue.pending if name == "generation.poll"] == [17]
+    gemini.scenario = "success"
+    clock.current += timedelta(seconds=17)
+    task_queue.run_all(only="generation.")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED
