@@ -50,6 +50,9 @@ class GenerationRequest(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
     next_poll_at = models.DateTimeField(null=True, blank=True, help_text="When the provider is asked next.")
+    poll_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A poll is asking the provider until then; others stay away."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 

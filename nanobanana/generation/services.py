@@ -55,6 +55,9 @@ TASK_DELIVER = "delivery.deliver"
 TASK_STATUS = "delivery.status"
 # How long a poll may be overdue before the sweep assumes its task was lost.
 POLL_GRACE = timedelta(seconds=60)
+# A poll holds the request this long while it asks the vendor: longer than
+# the poll task's hard time limit (300 s), so the claim outlives any call.
+POLL_LEASE = timedelta(seconds=330)
 REDRIVE_AFTER = timedelta(seconds=120)
 # A poll is never scheduled sooner than this, nor later than the deadline plus the slack.
 MIN_POLL_SECONDS = 0.5
@@ -179,13 +182,12 @@ def request_poll(*, request_id: int) -> None:
     """Ask the provider about a processing request: submit it if it has no
     job yet, otherwise check the job. Past the deadline, one last answer
     decides; a job still pending then fails and its tokens are released."""
-    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
-    if request.status != RequestStatus.PROCESSING:
+    if not _poll_claim(request_id=request_id):
         return
+    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
     provider = provider_get(request.model.provider)
     job = _job_for(request)
     past_deadline = request.deadline_at is not None and clock.now() >= request.deadline_at
-    GenerationRequest.objects.filter(pk=request_id).update(attempts=F("attempts") + 1)
     try:
         if request.provider_job_id:
             submission = provider.check(job, request.provider_job_id)
@@ -219,6 +221,24 @@ def request_poll(*, request_id: int) -> None:
     _apply_submission(request=request, provider=provider, submission=submission, past_deadline=past_deadline)
 
 
+def _poll_claim(*, request_id: int) -> bool:
+    """Take the right to ask the vendor about this request now.
+
+    A duplicate poll message, or the sweep re-driving a poll that is merely
+    slow, then finds the claim taken and does nothing. Without it, two polls
+    of a job with no vendor id yet would both submit, and the vendor would run
+    (and bill) the job twice. Scheduling the next poll or ending the request
+    gives the claim back; a worker killed mid-call leaves it to expire
+    (`POLL_LEASE`, longer than any call), and the sweep re-drives after that."""
+    now = clock.now()
+    free = Q(poll_claimed_until__isnull=True) | Q(poll_claimed_until__lte=now)
+    return bool(
+        GenerationRequest.objects.filter(free, pk=request_id, status=RequestStatus.PROCESSING).update(
+            poll_claimed_until=now + POLL_LEASE, attempts=F("attempts") + 1
+        )
+    )
+
+
 def _backoff(attempts: int) -> float:
     return float(min(60, 2 ** min(attempts, 6)))
 
@@ -232,7 +252,7 @@ def _schedule_poll(*, request: GenerationRequest, after: float) -> None:
         after = min(after, max(until_deadline, 0.0) + DEADLINE_SLACK_SECONDS)
     after = max(after, MIN_POLL_SECONDS)
     scheduled = GenerationRequest.objects.filter(pk=request.pk, status=RequestStatus.PROCESSING).update(
-        next_poll_at=now + timedelta(seconds=after)
+        next_poll_at=now + timedelta(seconds=after), poll_claimed_until=None
     )
     if scheduled:
         enqueue(TASK_POLL, request.pk, countdown=after)

@@ -178,3 +178,39 @@ def test_sweep_redrives_lost_steps(catalog, make_user, task_queue):
     report = services.requests_sweep()
     assert (report.restarted, report.polled) == (1, 1)
     assert sorted(task_queue.names()) == ["generation.poll", "generation.start"]
+
+
+def test_a_second_poll_while_the_first_asks_the_vendor_never_submits_again(catalog, make_user, task_queue, monkeypatch):
+    user = make_user(tokens=30)
+    request, _ = submit(user)
+    calls = []
+    original = LocalProvider.submit
+
+    def slow_submit(self, job):
+        calls.append(job.prompt)
+        if len(calls) == 1:
+            services.request_poll(request_id=request.pk)  # a duplicate message, or the sweep, mid-call
+        return original(self, job)
+
+    monkeypatch.setattr(LocalProvider, "submit", slow_submit)
+    task_queue.run_all(only="generation.")
+    request.refresh_from_db()
+    assert calls == ["a red fox"]
+    assert request.status == RequestStatus.SUCCEEDED
+    assert request.attempts == 1
+
+
+def test_a_claim_left_by_a_killed_worker_expires_and_the_poll_goes_ahead(catalog, make_user, task_queue, settings):
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 30
+    user = make_user(tokens=30)
+    request, _ = submit(user)
+    task_queue.run_all(include_delayed=False, only="generation.")  # submitted; the vendor is working
+    held = timezone.now() + timedelta(seconds=60)
+    GenerationRequest.objects.filter(pk=request.pk).update(poll_claimed_until=held)
+    services.request_poll(request_id=request.pk)
+    assert GenerationRequest.objects.get(pk=request.pk).attempts == 1  # claimed: nothing asked
+    GenerationRequest.objects.filter(pk=request.pk).update(poll_claimed_until=timezone.now() - timedelta(seconds=1))
+    services.request_poll(request_id=request.pk)
+    request.refresh_from_db()
+    assert request.attempts == 2
+    assert request.poll_claimed_until is None  # given back with the next poll scheduled
