@@ -19,11 +19,20 @@ from nanobanana.core.tasks import enqueue
 TASK_HANDLE = "bot.handle_update"
 
 
-def inbox_store(*, update_id: int, payload: dict[str, Any]) -> bool:
+def inbox_store(*, update_id: int, payload: dict[str, Any], handled: bool = False) -> bool:
     """Store an update once and queue it for handling. Returns False for a
-    duplicate `update_id` (already stored; nothing is queued again)."""
+    duplicate `update_id` (already stored; nothing is queued again).
+
+    `handled`: the webhook answered it itself (a pre-checkout query); it is
+    kept for the record, already done, and never queued."""
     try:
         with transaction.atomic():
+            if handled:
+                now = clock.now()
+                InboxUpdate.objects.create(
+                    update_id=update_id, payload=payload, status=InboxStatus.DONE, started_at=now, handled_at=now
+                )
+                return True
             InboxUpdate.objects.create(update_id=update_id, payload=payload)
             enqueue(TASK_HANDLE, update_id)
     except IntegrityError:
