@@ -195,3 +195,32 @@ def test_a_payment_with_the_wrong_amount_is_quarantined(chat):
     assert chat.post(paid) == 200
     assert not Payment.objects.exists()
     assert PaymentIncident.objects.get().kind == IncidentKind.AMOUNT_MISMATCH
+
+
+def test_pre_checkout_query_is_among_the_handled_update_types():
+    from nanobanana.bot.dispatcher import used_update_types
+
+    assert {"pre_checkout_query", "message", "callback_query"} <= set(used_update_types())
+
+
+@pytest.mark.parametrize(("price", "ok"), [(50, True), (49, False)])
+def test_without_a_webhook_the_dispatcher_answers_the_pre_checkout_query(chat, price, ok):
+    """Long polling: the update reaches the handler, which answers through the Bot API."""
+    from nanobanana.bot.inbox import inbox_store
+
+    message_id = buy_100(chat)
+    payload = chat.fake.invoices[(chat.user_id, message_id)]["payload"]
+    update = chat.fake.sync.send_pre_checkout(chat.user_id, payload=payload, total_amount=price)
+    inbox_store(update_id=update["update_id"], payload=update)
+    chat.tasks.run_all()
+    answer = chat.fake.pre_checkout_answer(update["pre_checkout_query"]["id"])
+    assert answer["ok"] is ok
+    if not ok:
+        assert "Цена изменилась" in answer["error_message"]
+
+
+def test_a_malformed_pre_checkout_query_falls_back_to_the_queue(chat):
+    update = {"update_id": 1, "pre_checkout_query": {"id": "q1", "from": {"id": "not-an-int"}}}
+    response = post(chat, update)
+    assert response.json() == {"ok": True, "duplicate": False}
+    assert "bot.handle_update" in chat.tasks.names()
