@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from nanobanana.payments.models import Payment, PaymentStatus, Provider, TokenPackage
+from nanobanana.payments.models import TokenPackage
 
 
 def packages_offered() -> list[TokenPackage]:
@@ -20,14 +20,3 @@ def package_get(*, package_id: int) -> TokenPackage | None:
 def card_payments_enabled() -> bool:
     """Card payment (lava.top) is offered only with an API key configured."""
     return bool(settings.LAVA_API_KEY)
-
-
-def payment_by_external_id(*, provider: Provider, external_id: str) -> Payment | None:
-    return Payment.objects.filter(provider=provider, external_id=external_id).select_related("user", "package").first()
-
-
-def user_has_paid(*, user_id: int) -> bool:
-    """True once the user has any payment that was paid (even if refunded later)."""
-    return Payment.objects.filter(
-        user_id=user_id, status__in=(PaymentStatus.PAID, PaymentStatus.REFUNDING, PaymentStatus.REFUNDED)
-    ).exists()

@@ -91,7 +91,7 @@ def stars_payment_record(
     PaymentIncident for an operator and credited to nobody."""
     if not charge_id:
         raise ValidationError("a Stars payment needs telegram_payment_charge_id")
-    existing = Payment.objects.filter(provider=Provider.STARS, external_id=charge_id).first()
+    existing = _payment_by_charge(charge_id)
     if existing is not None:
         return StarsOutcome(payment=existing, credited=False)
     parsed = stars_payload_parse(payload)
@@ -136,6 +136,10 @@ def stars_payment_record(
         raced = Payment.objects.get(provider=Provider.STARS, external_id=charge_id)
         return StarsOutcome(payment=raced, credited=False)
     return StarsOutcome(payment=payment, credited=True)
+
+
+def _payment_by_charge(charge_id: str) -> Payment | None:
+    return Payment.objects.filter(provider=Provider.STARS, external_id=charge_id).first()
 
 
 def incident_record(
