@@ -17,7 +17,7 @@ def heartbeat() -> None:
     heartbeat_record(name=WORKER, detail=f"{socket.gethostname()}:{os.getpid()}")
 
 
-@shared_task(name="ops.reconcile", base=AppTask, time_limit=600, soft_time_limit=540)
+@shared_task(name="ops.reconcile", base=AppTask, time_limit=300, soft_time_limit=280)
 def reconcile() -> int:
     """Daily (beat): the ledger and payments checked; the ops chat told of any problem."""
     return reconcile_and_alert()

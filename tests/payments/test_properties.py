@@ -44,7 +44,8 @@ class PaymentsMachine(LedgerMachine):
         outcome = stars.stars_payment_record(
             user=self.user, payload=self._payload(), currency="XTR", total_amount=20, charge_id=charge
         )
-        assert outcome.credited and outcome.payment is not None
+        assert outcome.credited
+        assert outcome.payment is not None
         self.payments[outcome.payment.pk] = PaymentStatus.PAID
         self.balance += self.package.tokens
 
