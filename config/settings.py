@@ -314,6 +314,8 @@ def production_problems() -> list[str]:
         problems.append("ALLOWED_HOSTS is empty (set DJANGO_ALLOWED_HOSTS or PUBLIC_BASE_URL)")
     if SANDBOX_ENABLED:
         problems.append("TELEGRAM_BOT_TOKEN is unset (the sandbox is for development only)")
+    if LAVA_API_KEY and not LAVA_WEBHOOK_API_KEY:
+        problems.append("LAVA_API_KEY is set but LAVA_WEBHOOK_API_KEY is not (card payments would never be credited)")
     return problems
 
 

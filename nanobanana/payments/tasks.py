@@ -10,6 +10,7 @@ from aiogram.exceptions import TelegramBadRequest
 from celery import shared_task
 
 from nanobanana.billing.selectors import wallet_balance
+from nanobanana.bot.presenters import escape
 from nanobanana.bot.runtime import bot_run
 from nanobanana.bot.sender import RecipientBlocked
 from nanobanana.bot.texts import Texts
@@ -64,7 +65,7 @@ def notify(payment_id: int) -> str:
             currency=payment.currency,
             tokens=payment.tokens,
             available=available,
-            invoice=payment.external_id,
+            invoice=escape(payment.external_id),
         )
         return "receipt"
     if payment.status == PaymentStatus.FAILED:

@@ -224,3 +224,17 @@ def test_a_malformed_pre_checkout_query_falls_back_to_the_queue(chat):
     response = post(chat, update)
     assert response.json() == {"ok": True, "duplicate": False}
     assert "bot.handle_update" in chat.tasks.names()
+
+
+def test_paying_like_the_sandbox_chat_page_does_completes_the_whole_loop(chat):
+    """The chat page's Pay button: pre_checkout_query, the webhook's answer
+    performed by the emulator, then Telegram's successful_payment."""
+    message_id = buy_100(chat)
+    chat.fake.pending.clear()
+    chat.fake.sync.run(chat.fake.pay_invoice(chat.user_id, message_id))
+    for _ in range(2):  # the pre-checkout query, then the payment it unlocked
+        update = chat.fake.pending.pop(0)
+        assert chat.post(update) == 200
+    assert not chat.fake.pending
+    assert Payment.objects.get().status == PaymentStatus.PAID
+    assert "Оплата получена" in chat.last_text()
