@@ -26,7 +26,8 @@ run: install ## Start everything on one machine (SQLite, file broker, sandbox ch
 	@$(BIN)/python manage.py migrate --noinput -v 0
 	@$(BIN)/python manage.py setup_defaults
 	@echo "NanoBanana is starting: open http://127.0.0.1:$(PORT)/sandbox/ (Ctrl-C stops everything)"
-	@PORT=$(PORT) $(BIN)/honcho -f deploy/Procfile.dev start
+	@# honcho gives each process its own PORT; WEB_PORT keeps them all pointed at the web one
+	@WEB_PORT=$(PORT) $(BIN)/python -m config.devrun -f deploy/Procfile.dev start
 
 test: install ## Run the whole test suite (real PostgreSQL and Redis on 127.0.0.1)
 	@$(BIN)/pytest -q -p no:randomly $(PYTEST_ARGS)

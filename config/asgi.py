@@ -5,6 +5,7 @@ without a token)."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from django.core.asgi import get_asgi_application
@@ -26,6 +27,11 @@ def _with_sandbox(django_app: Any) -> Any:
         webhook_url=f"http://127.0.0.1:{settings.PORT}{settings.TELEGRAM_WEBHOOK_PATH}",
         webhook_secret=settings.TG_WEBHOOK_SECRET,
         auto_create_chats=True,
+        # The inbox remembers update ids across restarts (they are its primary
+        # key); a sandbox counting from the same number again would have its
+        # first updates taken for redeliveries and dropped. Milliseconds since
+        # the epoch keep every run ahead of the last one.
+        first_update_id=int(time.time() * 1000),
     )
     sandbox = create_app(fake)
     return Starlette(

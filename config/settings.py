@@ -18,6 +18,7 @@ import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from nanobanana.core.sentry import sentry_init
 
 # Lets admin classes be written as ModelAdmin[Model] for the type checker.
 django_stubs_ext.monkeypatch()
@@ -113,34 +114,44 @@ LAVA_WEBHOOK_MAX_BODY_BYTES = env_int("LAVA_WEBHOOK_MAX_BODY_BYTES", 100_000)
 OPS_CHAT_ID = env_str("OPS_CHAT_ID")
 
 # --- Local provider (offline image generator) -------------------------------
+# The offline generator is for development, tests and benchmarks: off in
+# production unless asked for, so no one pays tokens for a placeholder.
+LOCAL_PROVIDER_ENABLED = env_bool("LOCAL_PROVIDER_ENABLED", default=DEBUG)
 LOCAL_PROVIDER_LATENCY_SECONDS = env_float("LOCAL_PROVIDER_LATENCY_SECONDS", 2.0)
 LOCAL_PROVIDER_FAILURE_RATE = env_float("LOCAL_PROVIDER_FAILURE_RATE", 0.0)
 
 # --- Release and error reporting -------------------------------------------
 
 
-def _git_sha() -> str:
-    """Read the checked-out commit without running git (images have no git)."""
-    head = BASE_DIR / ".git" / "HEAD"
+def _git_sha(root: Path = BASE_DIR) -> str:
+    """Read the checked-out commit without running git (images have no git).
+
+    Handles a plain clone (`.git` is a folder) and a worktree (`.git` is a
+    file naming its git dir, whose `commondir` holds the shared refs)."""
     try:
-        ref = head.read_text().strip()
-        if ref.startswith("ref: "):
-            ref_path = BASE_DIR / ".git" / ref[5:]
-            if ref_path.exists():
-                return ref_path.read_text().strip()
-            packed = BASE_DIR / ".git" / "packed-refs"
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref[5:]):
-                    return line.split()[0]
-            return "unknown"
-        return ref
+        git = root / ".git"
+        if git.is_file():
+            git = (root / git.read_text().strip().removeprefix("gitdir:").strip()).resolve()
+        common = (git / (git / "commondir").read_text().strip()).resolve() if (git / "commondir").exists() else git
+        ref = (git / "HEAD").read_text().strip()
+        if not ref.startswith("ref: "):
+            return ref
+        name = ref[5:]
+        for folder in (git, common):
+            if (folder / name).exists():
+                return (folder / name).read_text().strip()
+        for line in (common / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + name):
+                return line.split()[0]
     except OSError:
-        return "unknown"
+        pass
+    return "unknown"
 
 
 RELEASE_VERSION = env_str("RELEASE", env_str("RAILWAY_GIT_COMMIT_SHA")) or _git_sha()
 SENTRY_DSN = env_str("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 
 # --- Django -----------------------------------------------------------------
 INSTALLED_APPS = [
@@ -325,3 +336,10 @@ if not DEBUG:
         raise ImproperlyConfigured("Refusing to start with unsafe settings: " + "; ".join(_problems) + ".")
 
 os.makedirs(DATA_DIR, exist_ok=True)
+
+sentry_init(
+    dsn=SENTRY_DSN,
+    environment=SENTRY_ENVIRONMENT,
+    release=RELEASE_VERSION,
+    traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+)

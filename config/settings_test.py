@@ -1,5 +1,7 @@
 """Settings for pytest: the real settings, fed a test environment.
 
+Commands run with these settings (`make check`, `make migrations-lint`) only
+read from the server's `postgres` database; pytest creates its own per process.
 The suite runs against the machine's real PostgreSQL and Redis by default
 (override with TEST_DATABASE_URL / TEST_REDIS_URL)."""
 
@@ -14,9 +16,10 @@ os.environ.update(
         "DJANGO_ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
         "TELEGRAM_BOT_TOKEN": "123456:TEST-token-for-the-fake-bot-api",
         "TELEGRAM_API_URL": os.environ.get("TEST_TELEGRAM_API_URL", "http://127.0.0.1:9"),
-        "DATABASE_URL": os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/nanobanana"),
+        "DATABASE_URL": os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
         "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
         "CELERY_TASK_ALWAYS_EAGER": "1",
+        "LOCAL_PROVIDER_ENABLED": "1",
         "LOCAL_PROVIDER_LATENCY_SECONDS": "0",
         "NANOBANANA_DATA_DIR": tempfile.mkdtemp(prefix="nanobanana-test-"),
         "LOG_LEVEL": "WARNING",

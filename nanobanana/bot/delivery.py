@@ -3,7 +3,9 @@ document, failures with their reason, status message edits.
 
 Delivery only ever re-sends what is stored; it never regenerates. Results
 already sent are skipped on a retry. A file Telegram will not take goes as a
-signed link."""
+signed link. Telegram refusing even that (a 400 that no retry will change)
+ends the delivery as failed, so the sweep stops re-driving it; transient
+errors are retried by the task."""
 
 from __future__ import annotations
 
@@ -90,6 +92,9 @@ async def deliver(bot: Bot, request_id: int) -> str:
         await status_edit(bot, request, text, keyboards.finished(texts, request_id=request.pk))
     except RecipientBlocked:
         outcome = DeliveryStatus.BLOCKED
+    except TelegramBadRequest as error:
+        logger.exception("delivery refused by telegram", extra={"request_id": request.pk, "error": error.message})
+        outcome = DeliveryStatus.FAILED
     await sync_to_async(request_mark_delivered)(request_id=request.pk, delivery_status=outcome)
     return str(outcome)
 
@@ -112,8 +117,9 @@ async def _send_results(bot: Bot, request: GenerationRequest, texts: Texts) -> s
             linked += group
             continue
         except TelegramBadRequest as error:
-            if "too big" not in error.message.lower() and "too large" not in error.message.lower():
-                raise
+            # Too big, or any other refusal of the file itself: the link
+            # still gets the result to the user.
+            logger.warning("file refused, sending a link", extra={"request_id": request.pk, "error": error.message})
             linked += group
             continue
         for result in group:

@@ -20,7 +20,9 @@ def storage_from_settings() -> BaseStorage:
 
         return RedisStorage.from_url(
             settings.REDIS_URL,
-            key_builder=DefaultKeyBuilder(prefix="nanobanana:fsm", with_destiny=True),
+            # The bot id in the key: staging and production bots (or parallel
+            # test runs) sharing one Redis must not see each other's drafts.
+            key_builder=DefaultKeyBuilder(prefix="nanobanana:fsm", with_bot_id=True, with_destiny=True),
             state_ttl=24 * 3600,
             data_ttl=24 * 3600,
         )

@@ -16,7 +16,7 @@ class DatabaseStorage(BaseStorage):
     """Same semantics as aiogram's RedisStorage, one row per key."""
 
     def __init__(self) -> None:
-        self.key_builder = DefaultKeyBuilder(with_destiny=True)
+        self.key_builder = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
 
     def _key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)

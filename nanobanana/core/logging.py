@@ -16,12 +16,20 @@ _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 REDACTED = "[redacted]"
 
 
+SECRET_NAME_SUFFIXES = ("_TOKEN", "_SECRET", "_KEY", "_PASSWORD", "_DSN", "SECRET_KEY")
+
+
 @cache
 def _secrets() -> tuple[str, ...]:
+    """Every configured value whose setting name says it is a secret
+    (`TELEGRAM_BOT_TOKEN`, `TG_WEBHOOK_SECRET`, `OPENAI_API_KEY`, ...)."""
     from django.conf import settings
 
-    names = ("TELEGRAM_BOT_TOKEN", "TG_WEBHOOK_SECRET", "SECRET_KEY", "SENTRY_DSN")
-    values = {str(getattr(settings, name, "") or "") for name in names}
+    values = {
+        str(getattr(settings, name) or "")
+        for name in dir(settings)
+        if name.isupper() and name.endswith(SECRET_NAME_SUFFIXES) and isinstance(getattr(settings, name), str)
+    }
     # The token's secret half is as sensitive as the whole token.
     token = str(getattr(settings, "TELEGRAM_BOT_TOKEN", "") or "")
     if ":" in token:

@@ -71,8 +71,9 @@ class LocalProvider:
     capabilities = Capabilities(kinds=frozenset({"image"}), supports_cancel=True, max_input_images=MAX_INPUT_IMAGES)
 
     def is_configured(self) -> bool:
-        """Always: the local provider needs no keys."""
-        return True
+        """When `LOCAL_PROVIDER_ENABLED` (default: in debug mode only). It
+        needs no keys, but real users must never pay for its placeholders."""
+        return bool(getattr(settings, "LOCAL_PROVIDER_ENABLED", False))
 
     def submit(self, job: GenerationJob) -> Submission:
         """Validate the job, then answer with the images (no latency) or a

@@ -74,6 +74,7 @@ class TelegramCore:
         auto_create_chats: bool = False,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        first_update_id: int = 100_000_001,
     ) -> None:
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 7000000001
         self.bot = BotInfo(id=bot_id, username=username, first_name=first_name, token=token)
@@ -93,7 +94,7 @@ class TelegramCore:
         self.files: dict[str, StoredFile] = {}
         self.photo_size_cache: dict[str, list[dict[str, Any]]] = {}
         self.pending: list[dict[str, Any]] = []
-        self._update_ids = itertools.count(100_000_001)
+        self._update_ids = itertools.count(first_update_id)
         self.call_log: list[ApiCall] = []
         self.commands: dict[str, list[dict[str, str]]] = {}
         self.invoices: dict[tuple[int, int], dict[str, Any]] = {}
@@ -292,6 +293,7 @@ class TelegramCore:
         times: int | None = 1,
         retry_after: int = 1,
         seconds: float = 5.0,
+        description: str | None = None,
     ) -> Fault:
         """Make the next `times` matching calls fail with `error` (None: until `clear_faults`).
 
@@ -299,6 +301,8 @@ class TelegramCore:
         penalty too, as Telegram's does, unless the limits disable that.
         """
         fault = Fault(kind=error, method=method, chat_id=chat_id, times=times, retry_after=retry_after, seconds=seconds)
+        if description is not None:
+            fault.description = description
         with self._lock:
             self.faults.append(fault)
         return fault

@@ -13,6 +13,7 @@ FaultKind = Literal[
     "bad_gateway",  # 502 Bad Gateway
     "blocked",  # 403 Forbidden: bot was blocked by the user
     "file_too_big",  # 400 Bad Request: file is too big
+    "bad_request",  # 400 Bad Request: `description`
     "entity_too_large",  # 413 Request Entity Too Large
     "timeout",  # hang for `seconds`, then handle the call normally
     "malformed",  # a 200 answer whose body is not JSON
@@ -29,6 +30,7 @@ class Fault:
     times: int | None = 1
     retry_after: int = 1
     seconds: float = 5.0
+    description: str = "wrong file identifier/HTTP URL specified"
     hits: int = 0
 
     def matches(self, method: str, chat_id: int | None) -> bool:
@@ -50,6 +52,7 @@ class Fault:
             "bad_gateway": ApiError(502, "Bad Gateway"),
             "blocked": blocked(),
             "file_too_big": bad_request("file is too big"),
+            "bad_request": bad_request(self.description),
             "entity_too_large": entity_too_large(),
         }
         return errors.get(self.kind)

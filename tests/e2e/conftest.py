@@ -8,6 +8,7 @@ emulator through TELEGRAM_API_URL, exactly as it talks to Telegram."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,12 @@ WEBHOOK = "/api/telegram/webhook"
 
 @pytest.fixture
 def fake_telegram(settings: Any) -> Iterator[FakeTelegram]:
-    """The emulator on a loopback port, with the bot pointed at it."""
+    """The emulator on a loopback port, with the bot pointed at it.
+
+    Each test gets a bot of its own id: the rate limiter keeps its state
+    (a 429's pause, slots) in Redis per bot, and a pause left by one test, or
+    by another test run on this machine, must not slow down the next."""
+    settings.TELEGRAM_BOT_TOKEN = f"{secrets.randbelow(10**9) + 10**9}:TEST-token-for-the-fake-bot-api"
     fake = FakeTelegram(token=settings.TELEGRAM_BOT_TOKEN, limits=RateLimits.off())
     # The limiter is exercised on its own; here spacing would only slow tests down.
     settings.TELEGRAM_CHAT_INTERVAL_SECONDS = 0.0

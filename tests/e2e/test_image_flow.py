@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
 
 from nanobanana.accounts.models import TelegramUser
 from nanobanana.billing.models import EntryKind, HoldStatus, LedgerEntry
 from nanobanana.billing.selectors import wallet_balance
+from nanobanana.core import clock
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, RequestStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +33,7 @@ def test_start_grants_the_welcome_bonus_once(chat):
 def test_image_is_delivered_as_document_and_balance_drops_by_the_price_shown(chat):
     chat.create_image("рыжий кот в космосе")
     confirm_text = chat.last_text()
-    assert "Стоимость: <b>2</b>" in confirm_text or "Стоимость: 2" in confirm_text
+    assert "Стоимость: 2 токена" in confirm_text
     chat.tap("Создать за 2")
 
     request = GenerationRequest.objects.get()
@@ -197,3 +200,39 @@ def test_english_users_get_english_and_can_switch_to_russian(fake_telegram, clie
     english.tap("Русский")
     assert "Язык переключён" in english.last_text()
     assert TelegramUser.objects.get(telegram_id=777).language == "ru"
+
+
+def test_a_document_telegram_refuses_for_another_reason_still_arrives_as_a_link(chat):
+    chat.create_image("odd file")
+    chat.fake.inject("bad_request", method="sendDocument", description="wrong file identifier/HTTP URL specified")
+    chat.tap("Создать за 2")
+    request = GenerationRequest.objects.get()
+    assert request.delivery_status == DeliveryStatus.LINKED
+    assert any("/media/" in (m.text or "") for m in chat.bot_messages())
+    assert request.hold.status == HoldStatus.CAPTURED
+
+
+def test_a_chat_telegram_refuses_outright_ends_the_delivery_as_failed_and_the_sweep_leaves_it(chat):
+    from nanobanana.generation.services import requests_sweep
+
+    chat.create_image("gone")
+    chat.tap("Создать за 2", run=False)
+    chat.tasks.run_all(only="bot.")
+    chat.fake.inject("bad_request", description="chat not found", times=None)
+    chat.tasks.run_all()
+    request = GenerationRequest.objects.get()
+    assert request.delivery_status == DeliveryStatus.FAILED
+    GenerationRequest.objects.update(finished_at=clock.now() - timedelta(hours=1))
+    assert requests_sweep().redelivered == 0
+    assert request.results.count() == 1  # generated once, never again
+
+
+def test_once_a_prompt_arrives_the_question_loses_its_buttons(chat, settings):
+    settings.PROMPT_MAX_LENGTH = 10
+    chat.create_image("far too long for the limit")
+    asked_first = next(m for m in chat.bot_messages() if "Опишите" in (m.text or ""))
+    assert asked_first.buttons == []
+    assert [b["text"] for b in chat.bot_messages()[-1].buttons][-1].endswith("Отмена")  # the retry question
+    chat.send("short")
+    assert all(not m.buttons for m in chat.bot_messages() if "Слишком длинное" in (m.text or ""))
+    assert "Стоимость" in chat.last_text()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +11,7 @@ import pytest
 from PIL import Image
 
 from nanobanana.core import clock as core_clock
-
-
-class FakeClock:
-    """Stands in for `nanobanana.core.clock.now`; moves only when told."""
-
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
+from tests.fake_clock import FakeClock
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,19 +12,7 @@ import pytest
 from nanobanana.core import clock as core_clock
 from nanobanana.providers.base import GenerationJob
 from nanobanana.providers.local import LocalProvider
-
-
-class FakeClock:
-    """Stands in for `nanobanana.core.clock.now`; moves only when told."""
-
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
+from tests.fake_clock import FakeClock
 
 
 @pytest.fixture

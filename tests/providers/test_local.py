@@ -292,9 +292,11 @@ def test_cancel_succeeds_for_any_job_id(local_provider):
     local_provider.cancel("unknown")
 
 
-def test_the_local_provider_is_always_configured_and_satisfies_the_protocol():
+def test_the_local_provider_satisfies_the_protocol_and_runs_only_when_enabled(settings):
     provider: Provider = LocalProvider()
 
     assert provider.name == "local"
-    assert provider.is_configured() is True
+    assert provider.is_configured() is True  # the test settings enable it
+    settings.LOCAL_PROVIDER_ENABLED = False
+    assert provider.is_configured() is False
     assert provider.capabilities.kinds == frozenset({"image"})

@@ -148,3 +148,20 @@ async def test_webhook_can_be_preconfigured_in_the_constructor():
         await telegram.wait_for(lambda: hook.received, timeout=5)
         await telegram.aclose()
     assert hook.received[0].headers["x-telegram-bot-api-secret-token"] == "abc"
+
+
+async def test_update_ids_start_where_the_caller_says():
+    fake = FakeTelegram(first_update_id=1_795_000_000_000)
+    first = await fake.send_text(USER, "one")
+    second = await fake.send_text(USER, "two")
+    assert (first["update_id"], second["update_id"]) == (1_795_000_000_000, 1_795_000_000_001)
+
+
+def test_the_web_process_sandbox_counts_updates_from_the_clock(monkeypatch):
+    """A restarted `make run` must not reuse update ids its inbox already holds."""
+    from config import asgi
+
+    monkeypatch.setattr(asgi.time, "time", lambda: 1_795_000_000.5)
+    sandbox = asgi._with_sandbox(lambda scope, receive, send: None)
+    fake = sandbox.routes[0].app.state.fake
+    assert fake.sync.send_text(USER, "hi")["update_id"] == 1_795_000_000_500

@@ -6,10 +6,12 @@ make one request and one hold."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -120,6 +122,19 @@ async def params_done(
         limit=settings.PROMPT_MAX_LENGTH,
     )
     await show(callback, text, keyboards.prompt_step(texts))
+    if isinstance(callback.message, Message):
+        await state.update_data(prompt_message_id=callback.message.message_id)
+
+
+async def _retire_prompt_buttons(message: Message, state: FSMContext) -> None:
+    """Take "Back/Cancel" off the message that asked for the prompt once a
+    prompt arrived, so old buttons do not linger above the new step."""
+    message_id = (await state.get_data()).get("prompt_message_id")
+    if not message_id or message.bot is None:
+        return
+    with contextlib.suppress(TelegramBadRequest):
+        await message.bot.edit_message_reply_markup(chat_id=message.chat.id, message_id=message_id, reply_markup=None)
+    await state.update_data(prompt_message_id=None)
 
 
 @router.callback_query(StateFilter(CreateImage.prompt, CreateImage.confirm), StepCb.filter(F.action == "params"))
@@ -171,8 +186,11 @@ async def prompt_received(message: Message, state: FSMContext, user: TelegramUse
             text = texts("create.prompt_too_long", length=len(raw.strip()), limit=settings.PROMPT_MAX_LENGTH)
         else:
             text = texts("create.prompt_empty")
-        await message.answer(text, reply_markup=keyboards.prompt_step(texts))
+        await _retire_prompt_buttons(message, state)
+        asked = await message.answer(text, reply_markup=keyboards.prompt_step(texts))
+        await state.update_data(prompt_message_id=asked.message_id)
         return
+    await _retire_prompt_buttons(message, state)
     await state.update_data(prompt=prompt)
     await _ask_confirmation(message, state, user, texts)
 

@@ -6,6 +6,7 @@ from typing import Any
 from aiogram.exceptions import TelegramConflictError
 from asgiref.sync import sync_to_async
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
 from nanobanana.bot.dispatcher import used_update_types
 from nanobanana.bot.inbox import inbox_store
@@ -20,14 +21,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--timeout", type=int, default=25, help="getUpdates long-poll timeout, seconds")
+        parser.add_argument("--once", action="store_true", help="store one batch of updates, then exit")
 
-    def handle(self, *args: Any, timeout: int, **options: Any) -> None:
+    def handle(self, *args: Any, timeout: int, once: bool, **options: Any) -> None:
         try:
-            asyncio.run(self._poll(timeout))
+            asyncio.run(self._poll(timeout, once=once))
         except KeyboardInterrupt:
             self.stdout.write("stopped")
 
-    async def _poll(self, timeout: int) -> None:
+    async def _poll(self, timeout: int, *, once: bool = False) -> None:
         bot = create_bot()
         allowed = used_update_types()
         offset: int | None = None
@@ -47,5 +49,10 @@ class Command(BaseCommand):
                     payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
                     await sync_to_async(inbox_store)(update_id=update.update_id, payload=payload)
                     offset = update.update_id + 1
+                if once:
+                    self.stdout.write(f"stored {len(updates)} updates")
+                    return
         finally:
             await bot.session.close()
+            # The inbox writes ran on asgiref's executor thread: close its connection.
+            await sync_to_async(connections.close_all)()
