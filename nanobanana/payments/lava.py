@@ -36,7 +36,7 @@ from nanobanana.payments.stars import incident_record
 
 logger = logging.getLogger(__name__)
 
-API_KEY_HEADER = "X-Api-Key"
+API_KEY_HEADER = "X-Api-Key"  # pragma: allowlist secret - a header name
 INVOICE_PATH = "/api/v2/invoice"
 CURRENCY = "RUB"
 EVENT_SUCCESS = "payment.success"

@@ -36,6 +36,8 @@ from nanobanana.payments import stars
 from nanobanana.payments.lava import LavaClient
 from nanobanana.payments.models import IncidentKind, Payment, PaymentIncident, PaymentStatus, Provider, TokenPackage
 
+PASSWORD = "pw"  # pragma: allowlist secret - a throwaway test operator
+
 
 def race(count: int, work) -> list:
     barrier = threading.Barrier(count)
@@ -210,7 +212,7 @@ def staff_client(client, db, settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    operator = User.objects.create_superuser(username="op", email="op@example.com", password="pw")
+    operator = User.objects.create_superuser(username="op", email="op@example.com", password=PASSWORD)
     client.force_login(operator)
     return client
 
@@ -236,7 +238,7 @@ class TestAdmin:
 
     def test_refund_needs_the_change_permission(self, client, packages, make_user, settings):
         payment = stars_payment(make_user())
-        viewer = User.objects.create_user(username="viewer", password="pw", is_staff=True)
+        viewer = User.objects.create_user(username="viewer", password=PASSWORD, is_staff=True)
         client.force_login(viewer)
         assert client.get(reverse("admin:payments_payment_refund", args=[payment.pk])).status_code == 403
 

@@ -18,6 +18,7 @@ from nanobanana.core.errors import Conflict, InsufficientFunds, NotFound, Valida
 from nanobanana.payments.models import Payment, PaymentStatus, TokenPackage
 from nanobanana.payments.stars import stars_refund_finish, stars_refund_request
 
+PASSWORD = "pw"  # pragma: allowlist secret - a throwaway test operator
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -31,7 +32,7 @@ def _plain_static_files(settings):
 
 @pytest.fixture
 def operator(db):
-    return User.objects.create_superuser(username="operator", email="operator@example.com", password="pw")
+    return User.objects.create_superuser(username="operator", email="operator@example.com", password=PASSWORD)
 
 
 def paid(chat, charge_id: str = "stxREFUND1") -> Payment:
