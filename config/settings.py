@@ -93,6 +93,33 @@ INBOX_REDRIVE_AFTER_SECONDS = env_int("INBOX_REDRIVE_AFTER_SECONDS", 60)
 INBOX_MAX_ATTEMPTS = env_int("INBOX_MAX_ATTEMPTS", 5)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180)
 INBOX_BACKLOG_LIMIT = env_int("INBOX_BACKLOG_LIMIT", 100)
+# Daily bonus: BASE tokens on the first day of a streak, STEP more for each
+# further consecutive day, never more than MAX. The bonus day starts at
+# midnight in BONUS_TIMEZONE (docs/decisions/404-bonuses-promo-referrals.md).
+DAILY_BONUS_BASE_TOKENS = env_int("DAILY_BONUS_BASE_TOKENS", 3)
+DAILY_BONUS_STREAK_STEP = env_int("DAILY_BONUS_STREAK_STEP", 1)
+DAILY_BONUS_MAX_TOKENS = env_int("DAILY_BONUS_MAX_TOKENS", 10)
+BONUS_TIMEZONE = env_str("BONUS_TIMEZONE", "Europe/Moscow")
+# Referral rewards, paid once on the invited user's first purchase.
+REFERRAL_REFERRER_TOKENS = env_int("REFERRAL_REFERRER_TOKENS", 50)
+REFERRAL_REFERRED_TOKENS = env_int("REFERRAL_REFERRED_TOKENS", 25)
+
+# --- Payments ---------------------------------------------------------------
+# lava.top card payments (https://gate.lava.top/docs). LAVA_API_KEY signs our
+# calls to lava.top; LAVA_WEBHOOK_API_KEY is the key lava.top sends to our
+# webhook in X-Api-Key ("your service's API key" in its webhook settings).
+# Without LAVA_API_KEY the card button is not shown.
+LAVA_API_KEY = env_str("LAVA_API_KEY")
+LAVA_WEBHOOK_API_KEY = env_str("LAVA_WEBHOOK_API_KEY")
+LAVA_API_URL = env_str("LAVA_API_URL", "https://gate.lava.top").rstrip("/")
+LAVA_TIMEOUT_SECONDS = env_float("LAVA_TIMEOUT_SECONDS", 15.0)
+# lava.top requires a buyer e-mail; Telegram gives us none, so invoices carry
+# tg<telegram id>@<this domain> unless the operator configures a real mailbox.
+LAVA_BUYER_EMAIL_DOMAIN = env_str("LAVA_BUYER_EMAIL_DOMAIN", "users.nanobanana.invalid")
+LAVA_WEBHOOK_PATH = "/api/payments/lava/webhook"
+LAVA_WEBHOOK_MAX_BODY_BYTES = env_int("LAVA_WEBHOOK_MAX_BODY_BYTES", 100_000)
+# The ops chat that hears about reconciliation mismatches (a Telegram chat id).
+OPS_CHAT_ID = env_str("OPS_CHAT_ID")
 
 # --- Local provider (offline image generator) -------------------------------
 # The offline generator is for development, tests and benchmarks: off in
@@ -157,6 +184,7 @@ INSTALLED_APPS = [
     "nanobanana.media",
     "nanobanana.bot",
     "nanobanana.ops",
+    "nanobanana.payments",
 ]
 
 MIDDLEWARE = [
@@ -278,6 +306,8 @@ CELERY_TASK_ROUTES = {
     "generation.*": {"queue": "generation"},
     "delivery.*": {"queue": "delivery"},
     "ops.*": {"queue": "updates"},
+    "payments.*": {"queue": "updates"},
+    "billing.*": {"queue": "updates"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -326,6 +356,8 @@ def production_problems() -> list[str]:
     if SANDBOX_ENABLED:
         problems.append("TELEGRAM_BOT_TOKEN is unset (the sandbox is for development only)")
     problems += storage_problems(os.environ)
+    if LAVA_API_KEY and not LAVA_WEBHOOK_API_KEY:
+        problems.append("LAVA_API_KEY is set but LAVA_WEBHOOK_API_KEY is not (card payments would never be credited)")
     return problems
 
 

@@ -87,6 +87,14 @@ def catalog(db: None) -> None:
 
 
 @pytest.fixture
+def packages(db: None) -> None:
+    """The development token packages (tokens-100 / -300 / -1000)."""
+    from nanobanana.payments.packages import packages_seed
+
+    packages_seed()
+
+
+@pytest.fixture
 def make_user(db: None) -> Any:
     counter = iter(range(1_000_001, 2_000_000))
 

@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from nanobanana.billing.models import Hold, LedgerEntry, Wallet
+from nanobanana.billing.models import DailyBonusClaim, Hold, LedgerEntry, PromoCode, PromoRedemption, Referral, Wallet
 from nanobanana.billing.selectors import ledger_entries
 from nanobanana.billing.services import wallet_adjust
 from nanobanana.core.errors import AppError
@@ -212,3 +212,48 @@ class HoldAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(PromoCode)
+class PromoCodeAdmin(admin.ModelAdmin[PromoCode]):
+    """Codes are created here by operators; none ship in migrations or fixtures."""
+
+    list_display = ("code", "tokens", "uses", "max_uses", "per_user_limit", "valid_from", "valid_until", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("code",)
+    readonly_fields = ("uses", "created_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # redemptions point at codes: switch one off instead
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PromoRedemption)
+class PromoRedemptionAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "created_at", "promo", "user", "number", "entry")
+    search_fields = ("promo__code", "=user__telegram_id")
+    list_select_related = ("promo", "user", "entry")
+
+
+@admin.register(DailyBonusClaim)
+class DailyBonusClaimAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "day", "user", "streak", "tokens")
+    search_fields = ("=user__telegram_id",)
+    list_select_related = ("user",)
+
+
+@admin.register(Referral)
+class ReferralAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "created_at", "referrer", "referred", "rewarded_at")
+    search_fields = ("=referrer__telegram_id", "=referred__telegram_id")
+    list_select_related = ("referrer", "referred")

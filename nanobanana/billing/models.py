@@ -172,3 +172,105 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise TypeError("ledger entries are immutable; add a new entry instead")
+
+
+class PromoCode(models.Model):
+    """A code worth a fixed number of tokens, with total and per-user limits
+    and an optional validity window. `uses` counts redemptions and is raised
+    only by a conditional UPDATE, so no race can exceed `max_uses`."""
+
+    code = models.CharField(max_length=32, unique=True, help_text="Stored upper-case; users may type any case.")
+    tokens = models.PositiveIntegerField()
+    max_uses = models.PositiveIntegerField(help_text="Redemptions allowed in total.")
+    per_user_limit = models.PositiveIntegerField(default=1, help_text="Redemptions allowed per user.")
+    uses = models.PositiveIntegerField(default=0, editable=False)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(condition=Q(tokens__gt=0), name="billing_promo_tokens_positive"),
+            models.CheckConstraint(condition=Q(max_uses__gt=0), name="billing_promo_max_uses_positive"),
+            models.CheckConstraint(condition=Q(per_user_limit__gt=0), name="billing_promo_per_user_positive"),
+            models.CheckConstraint(condition=Q(uses__lte=F("max_uses")), name="billing_promo_uses_within_limit"),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gt=F("valid_from")),
+                name="billing_promo_window_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.tokens} tokens, {self.uses}/{self.max_uses})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.code = self.code.strip().upper()
+        super().save(*args, **kwargs)
+
+
+class PromoRedemption(models.Model):
+    """One use of a code by a user; `number` is 1..per_user_limit."""
+
+    promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemptions")
+    user = models.ForeignKey(TelegramUser, on_delete=models.PROTECT, related_name="promo_redemptions")
+    number = models.PositiveIntegerField()
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="promo_redemption")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["promo", "user", "number"], name="billing_promo_redemption_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promo.code} by {self.user_id} #{self.number}"
+
+
+class DailyBonusClaim(models.Model):
+    """One claim per user per bonus day (see docs/decisions for the boundary)."""
+
+    user = models.ForeignKey(TelegramUser, on_delete=models.PROTECT, related_name="daily_bonus_claims")
+    day = models.DateField()
+    streak = models.PositiveIntegerField()
+    tokens = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["user", "day"], name="billing_daily_bonus_once_a_day"),
+            models.CheckConstraint(condition=Q(streak__gt=0), name="billing_daily_bonus_streak_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"daily bonus {self.user_id} {self.day} (streak {self.streak})"
+
+
+class ReferralCode(models.Model):
+    """The code in a user's invite link (`/start ref_<code>`); opaque, so the
+    link does not reveal the Telegram id."""
+
+    user = models.OneToOneField(TelegramUser, on_delete=models.PROTECT, related_name="referral_code")
+    code = models.CharField(max_length=16, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.user_id})"
+
+
+class Referral(models.Model):
+    """Who invited whom. Each user is invited at most once; both sides are
+    rewarded once, on the invited user's first purchase."""
+
+    referrer = models.ForeignKey(TelegramUser, on_delete=models.PROTECT, related_name="referrals_made")
+    referred = models.OneToOneField(TelegramUser, on_delete=models.PROTECT, related_name="referral")
+    created_at = models.DateTimeField(auto_now_add=True)
+    rewarded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(condition=~Q(referrer=F("referred")), name="billing_referral_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} -> {self.referred_id}"

@@ -6,7 +6,7 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class MenuCb(CallbackData, prefix="m"):
-    action: str  # create, balance, history, settings, help, topup, home
+    action: str  # create, balance, history, settings, help, topup, promo, daily, invite, home
 
 
 class ModelCb(CallbackData, prefix="md"):
@@ -36,3 +36,8 @@ class RepeatCb(CallbackData, prefix="rp"):
 
 class LanguageCb(CallbackData, prefix="lg"):
     language: str
+
+
+class BuyCb(CallbackData, prefix="buy"):
+    method: str  # stars, card
+    package_id: int

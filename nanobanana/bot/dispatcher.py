@@ -10,7 +10,7 @@ from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from django.conf import settings
 
 from nanobanana.bot.fsm import DatabaseStorage
-from nanobanana.bot.handlers import balance, create, errors, fallback, history, preferences, start
+from nanobanana.bot.handlers import balance, create, errors, fallback, history, payments, preferences, start
 from nanobanana.bot.middlewares import UserMiddleware
 
 
@@ -40,6 +40,7 @@ def build_dispatcher() -> Dispatcher:
         errors.router,
         start.router,
         balance.router,
+        payments.router,  # before create: its promo-code input state takes text first
         history.router,
         preferences.router,
         create.router,

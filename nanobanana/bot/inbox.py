@@ -22,16 +22,25 @@ TASK_HANDLE = "bot.handle_update"
 logger = logging.getLogger(__name__)
 
 
-def inbox_store(*, update_id: int, payload: dict[str, Any]) -> bool:
+def inbox_store(*, update_id: int, payload: dict[str, Any], handled: bool = False) -> bool:
     """Store an update once and queue it for handling. Returns False for a
     duplicate `update_id` (already stored; nothing is queued again).
 
     Once the row is committed the update is safe: if the broker cannot take
     the task (Redis down), the re-drive sweep queues it later, so that is
     logged, not raised (raising made the webhook answer 500 for an update it
-    had stored)."""
+    had stored).
+
+    `handled`: the webhook answered it itself (a pre-checkout query); it is
+    kept for the record, already done, and never queued."""
     try:
         with transaction.atomic():
+            if handled:
+                now = clock.now()
+                InboxUpdate.objects.create(
+                    update_id=update_id, payload=payload, status=InboxStatus.DONE, started_at=now, handled_at=now
+                )
+                return True
             InboxUpdate.objects.create(update_id=update_id, payload=payload)
             transaction.on_commit(lambda: _queue(update_id))
     except IntegrityError:

@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from nanobanana.bot.callbacks import (
+    BuyCb,
     CancelRequestCb,
     ConfirmCb,
     LanguageCb,
@@ -20,6 +21,7 @@ from nanobanana.bot.callbacks import (
 )
 from nanobanana.bot.texts import Texts
 from nanobanana.catalog.models import AIModel
+from nanobanana.payments.models import TokenPackage
 
 
 def main_menu(texts: Texts) -> InlineKeyboardMarkup:
@@ -43,8 +45,55 @@ def back_to_menu(texts: Texts) -> InlineKeyboardMarkup:
 def balance(texts: Texts) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts("balance.topup"), callback_data=MenuCb(action="topup"))
+    builder.button(text=texts("balance.daily"), callback_data=MenuCb(action="daily"))
+    builder.button(text=texts("balance.promo"), callback_data=MenuCb(action="promo"))
+    builder.button(text=texts("balance.invite"), callback_data=MenuCb(action="invite"))
     builder.button(text=texts("common.menu"), callback_data=MenuCb(action="home"))
+    builder.adjust(1, 2, 1, 1)
+    return builder.as_markup()
+
+
+def topup(texts: Texts, packages: Sequence[TokenPackage], *, card: bool) -> InlineKeyboardMarkup:
+    """One row per package: Stars, and card when lava.top is configured and
+    the package has a card price."""
+    builder = InlineKeyboardBuilder()
+    widths: list[int] = []
+    for package in packages:
+        builder.button(
+            text=texts("topup.stars_button", tokens=package.tokens, stars=package.price_stars),
+            callback_data=BuyCb(method="stars", package_id=package.pk),
+        )
+        width = 1
+        if card and package.sold_by_card:
+            builder.button(
+                text=texts("topup.card_button", tokens=package.tokens, rub=rub(package.price_rub)),
+                callback_data=BuyCb(method="card", package_id=package.pk),
+            )
+            width = 2
+        widths.append(width)
+    builder.button(text=texts("balance.promo"), callback_data=MenuCb(action="promo"))
+    builder.button(text=texts("common.back"), callback_data=MenuCb(action="balance"))
+    builder.adjust(*widths, 1, 1)
+    return builder.as_markup()
+
+
+def rub(amount: object) -> str:
+    """99.00 -> "99", 99.50 -> "99.50"."""
+    text = f"{amount}"
+    return text[:-3] if text.endswith(".00") else text
+
+
+def pay_link(texts: Texts, *, url: str, amount: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts("payment.card_pay_button", rub=amount), url=url)
+    builder.button(text=texts("common.back"), callback_data=MenuCb(action="topup"))
     builder.adjust(1)
+    return builder.as_markup()
+
+
+def cancel_input(texts: Texts) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts("create.cancel_button"), callback_data=MenuCb(action="balance"))
     return builder.as_markup()
 
 

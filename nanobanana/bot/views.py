@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from nanobanana.bot.inbox import inbox_store
+from nanobanana.bot.precheckout import precheckout_reply
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
@@ -67,10 +68,16 @@ def webhook_answer(*, body: bytes) -> Answer:
         # every redelivery (503 until Telegram gives up, the update lost).
         update = _without_nul(update)
     try:
-        stored = inbox_store(update_id=update_id, payload=update)
+        # A pre-checkout query is answered right here, in the reply body:
+        # Telegram gives it 10 s, more than the update queue may take.
+        reply = precheckout_reply(update.get("pre_checkout_query"))
+        stored = inbox_store(update_id=update_id, payload=update, handled=reply is not None)
     except DatabaseError:
         logger.exception("inbox unavailable", extra={"update_id": update_id})
         return _error(503, "storage unavailable")
+    if reply is not None:
+        # Also for a duplicate: Telegram redelivers when our answer was lost.
+        return 200, reply
     return 200, {"ok": True, "duplicate": not stored}
 
 

@@ -24,6 +24,8 @@ SCHEDULES = (
     Schedule("heartbeat", "ops.heartbeat", every_seconds=15, expires_seconds=15),
     Schedule("inbox-redrive", "bot.inbox_redrive", every_seconds=30, expires_seconds=30),
     Schedule("generation-sweep", "generation.sweep", every_seconds=30, expires_seconds=30),
+    # Daily; a run missed by more than an hour waits for the next day.
+    Schedule("reconcile", "ops.reconcile", every_seconds=24 * 3600, expires_seconds=3600),
 )
 
 

@@ -100,6 +100,8 @@ class TelegramCore:
         self.invoices: dict[tuple[int, int], dict[str, Any]] = {}
         self.callback_queries: dict[str, CallbackQuery] = {}
         self.pre_checkout_queries: dict[str, PreCheckoutQuery] = {}
+        # Stars payments made: telegram_payment_charge_id -> user_id, amount, refunded.
+        self.star_charges: dict[str, dict[str, Any]] = {}
         self.blocked_users: set[int] = set()
         self.faults: list[Fault] = []
         self.chat_actions: dict[int, tuple[str, float]] = {}

@@ -1,4 +1,4 @@
-"""getMe, getFile, commands, chat actions, callback answers, invoices and pre-checkout answers.
+"""getMe, getFile, commands, chat actions, callback answers, invoices, pre-checkout answers, Stars refunds.
 
 https://core.telegram.org/bots/api#available-methods
 https://core.telegram.org/bots/api#payments
@@ -192,4 +192,22 @@ async def answer_pre_checkout_query(fake: TelegramCore, params: Params) -> bool:
             fake.notices.append(Notice(seq=fake.seq + 1, chat_id=query.chat_id, text=error_message or "", alert=True))
     if ok and query.complete_on_ok:
         await fake.complete_payment(query)
+    return True
+
+
+@api_method("refundStarPayment")
+async def refund_star_payment(fake: TelegramCore, params: Params) -> bool:
+    """https://core.telegram.org/bots/api#refundstarpayment: the whole charge
+    goes back to the user who paid it, once. Telegram's error names for the
+    failure cases are used where known (CHARGE_ALREADY_REFUNDED); an unknown
+    charge or another user's is CHARGE_NOT_FOUND here."""
+    user_id = params.integer("user_id", required=True)
+    charge_id = params.text("telegram_payment_charge_id", required=True) or ""
+    with fake.lock:
+        charge = fake.star_charges.get(charge_id)
+        if charge is None or charge["user_id"] != user_id:
+            raise bad_request("CHARGE_NOT_FOUND")
+        if charge["refunded"]:
+            raise bad_request("CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
     return True

@@ -208,13 +208,20 @@ class UserSimulation(UpdateQueue):
         currency: str = "XTR",
         charge_id: str | None = None,
     ) -> dict[str, Any]:
+        charge = charge_id or f"stxSANDBOX{next(_charges):08d}"
         payment = {
             "currency": currency,
             "total_amount": total_amount,
             "invoice_payload": payload,
-            "telegram_payment_charge_id": charge_id or f"stxSANDBOX{next(_charges):08d}",
+            "telegram_payment_charge_id": charge,
             "provider_payment_charge_id": "",
         }
+        if currency == "XTR":
+            with self.lock:
+                self.star_charges.setdefault(
+                    charge,
+                    {"user_id": self._user(user).id, "amount": total_amount, "refunded": False},
+                )
         return await self._send(user, {"successful_payment": payment})
 
     async def complete_payment(self, query: PreCheckoutQuery) -> None:

@@ -58,6 +58,10 @@ class Chat:
             content_type="application/json",
             HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=self.secret,
         )
+        if response.status_code == 200 and '"method"' in response.content.decode():
+            # A method in the webhook's reply is performed by Telegram.
+            reply = response.json()
+            self.fake.sync.call_api(reply.pop("method"), reply)
         if run:
             self.tasks.run_all(include_delayed=False)
         return response.status_code
@@ -101,6 +105,8 @@ class Chat:
 
 
 @pytest.fixture
-def chat(fake_telegram: FakeTelegram, client: Client, task_queue: Any, catalog: None, settings: Any) -> Chat:
+def chat(
+    fake_telegram: FakeTelegram, client: Client, task_queue: Any, catalog: None, packages: None, settings: Any
+) -> Chat:
     fake_telegram.user(501, first_name="Аня", language_code="ru")
     return Chat(fake_telegram, client, task_queue, 501, settings.TG_WEBHOOK_SECRET)

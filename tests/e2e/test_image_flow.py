@@ -161,7 +161,8 @@ def test_not_enough_tokens_offers_a_top_up_and_holds_nothing(chat, settings):
     assert GenerationRequest.objects.count() == 0
     assert wallet_balance(user=user_of(chat)).held == 0
     chat.tap("Пополнить")
-    assert "Пополнение скоро появится" in chat.last_text()
+    assert "Выберите пакет токенов" in chat.last_text()
+    assert chat.button("⭐ 100 ток. за 50")
 
 
 def test_prompt_too_long_gets_a_clear_answer(chat, settings):

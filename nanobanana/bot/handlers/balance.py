@@ -1,9 +1,10 @@
-"""Balance with prices, and the top-up entry point."""
+"""Balance with prices; top-ups, promo codes and bonuses live in `payments`."""
 
 from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from nanobanana.accounts.models import TelegramUser
@@ -30,11 +31,6 @@ async def balance_command(message: Message, user: TelegramUser, texts: Texts) ->
 
 
 @router.callback_query(MenuCb.filter(F.action == "balance"))
-async def balance_button(callback: CallbackQuery, user: TelegramUser, texts: Texts) -> None:
+async def balance_button(callback: CallbackQuery, state: FSMContext, user: TelegramUser, texts: Texts) -> None:
+    await state.clear()  # also the way out of the promo-code prompt
     await show(callback, await _balance(user, texts), keyboards.balance(texts))
-
-
-@router.callback_query(MenuCb.filter(F.action == "topup"))
-async def topup(callback: CallbackQuery, texts: Texts) -> None:
-    # Placeholder until payments exist (Stars and lava.top).
-    await show(callback, texts("topup.soon"), keyboards.back_to_menu(texts))
