@@ -84,6 +84,28 @@ def raise_for_transport(*, vendor: str, error: Exception) -> None:
     raise ProviderTransientError(f"{vendor}: {type(error).__name__}", retry_after=DEFAULT_RETRY_AFTER) from error
 
 
+def request_json(
+    *, vendor: str, client: httpx.Client | None, method: str, url: str, **kwargs: Any
+) -> tuple[httpx.Response, Any]:
+    """One HTTP call to a vendor: the answer and its JSON body (None when the
+    body is not JSON). Transport failures become transient errors. `client`
+    is the provider's own (tests pass a fake transport); without one, a
+    client is made for this call and closed after it."""
+    own = client or httpx.Client(timeout=TIMEOUT)
+    try:
+        response = own.request(method, url, timeout=TIMEOUT, **kwargs)
+    except httpx.TransportError as error:
+        raise_for_transport(vendor=vendor, error=error)
+        raise
+    finally:
+        if client is None:
+            own.close()
+    try:
+        return response, response.json()
+    except ValueError:
+        return response, None
+
+
 def raise_for_time_limit(*, vendor: str, error: Exception) -> None:
     """The task's soft time limit interrupted a slow vendor call: ask again
     in a later task rather than call the answer malformed."""

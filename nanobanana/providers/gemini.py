@@ -39,6 +39,7 @@ from nanobanana.providers.common import (
     raise_for_http,
     raise_for_time_limit,
     raise_for_transport,
+    request_json,
     sniff_image_type,
 )
 
@@ -190,24 +191,14 @@ class GeminiProvider:
         if "resolution" in config:
             parameters["resolution"] = config["resolution"]
         url = f"{GEMINI_API_BASE}/v1beta/models/{job.model}:predictLongRunning"
-        client = self._http or httpx.Client(timeout=TIMEOUT)
-        try:
-            response = client.post(
-                url,
-                json={"instances": [instance], "parameters": parameters},
-                headers={"x-goog-api-key": env("GEMINI_API_KEY")},
-                timeout=TIMEOUT,
-            )
-        except httpx.TransportError as error:
-            raise_for_transport(vendor=VENDOR, error=error)
-            raise
-        finally:
-            if self._http is None:
-                client.close()
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+        response, answer = request_json(
+            vendor=VENDOR,
+            client=self._http,
+            method="POST",
+            url=url,
+            json={"instances": [instance], "parameters": parameters},
+            headers={"x-goog-api-key": env("GEMINI_API_KEY")},
+        )
         if response.status_code != 200:
             detail = answer.get("error", {}) if isinstance(answer, dict) else {}
             message = str(detail.get("message", "") if isinstance(detail, dict) else "")[:300]

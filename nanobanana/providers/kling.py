@@ -23,12 +23,11 @@ from nanobanana.media import download as media_download
 from nanobanana.media.storage import MAX_MEDIA_BYTES
 from nanobanana.providers.base import Capabilities, GenerationJob, MediaResult, Submission
 from nanobanana.providers.common import (
-    TIMEOUT,
     choice,
     env,
     malformed,
     raise_for_http,
-    raise_for_transport,
+    request_json,
     retry_after,
     sniff_image_type,
 )
@@ -130,19 +129,9 @@ class KlingProvider:
     def _call(self, method: str, path: str, *, checking: bool, json: dict[str, Any] | None = None) -> dict[str, Any]:
         base = (env("KLING_API_BASE") or DEFAULT_BASE_URL).rstrip("/")
         headers = {"Authorization": f"Bearer {_token()}", "Content-Type": "application/json"}
-        client = self._http or httpx.Client(timeout=TIMEOUT)
-        try:
-            response = client.request(method, base + path, json=json, headers=headers, timeout=TIMEOUT)
-        except httpx.TransportError as error:
-            raise_for_transport(vendor=VENDOR, error=error)
-            raise
-        finally:
-            if self._http is None:
-                client.close()
-        try:
-            envelope = response.json()
-        except ValueError:
-            envelope = None
+        response, envelope = request_json(
+            vendor=VENDOR, client=self._http, method=method, url=base + path, json=json, headers=headers
+        )
         code = envelope.get("code") if isinstance(envelope, dict) else None
         message = str(envelope.get("message") or "")[:300] if isinstance(envelope, dict) else ""
         if response.status_code != 200 or code != 0:
