@@ -152,6 +152,7 @@ class WalletAdmin(admin.ModelAdmin):
             "title": f"Adjust balance: {wallet.user}",
             "opts": self.opts,
             "wallet": wallet,
+            "object": wallet,
             "form": form,
             "has_view_permission": self.has_view_permission(request, wallet),
             "original": wallet,

@@ -113,6 +113,7 @@ class PaymentAdmin(admin.ModelAdmin[Payment]):
             "title": f"Refund Stars payment {payment.external_id}",
             "opts": self.opts,
             "payment": payment,
+            "object": payment,
             "form": form,
             "original": payment,
         }
