@@ -172,22 +172,20 @@ def run() -> dict[str, Any]:
             with concurrent.futures.ThreadPoolExecutor(16) as pool:
                 confirms = dict(zip(helpers, pool.map(flow.prepare, helpers), strict=True))
             prepare_seconds = time.monotonic() - prepare_started
-            help_count = {user: len(flow.bot_messages(user)) for user in helpers}
 
             def help_arrivals() -> dict[int, float]:
                 found: dict[int, float] = {}
                 for call in fake.calls("sendMessage"):
                     chat = int(call.params.get("chat_id", 0) or 0)
-                    if call.status == 200 and chat in help_started and chat not in found:
-                        if call.time >= help_started[chat]:
-                            found[chat] = call.time
+                    answered = call.status == 200 and chat in help_started and chat not in found
+                    if answered and call.time >= help_started[chat]:
+                        found[chat] = call.time
                 return found
 
             help_started: dict[int, float] = {}
             anchor_users = helpers[: max(1, count // 2)]
             help_started.update(_paced(anchor_users, lambda user: fake.sync.send_text(user, "/help")))
             anchor = _latencies(help_started, _wait_for(help_arrivals, anchor_users, 60))
-            del help_count
 
             started = _paced(helpers, lambda user: fake.sync.press_button(user, *confirms[user]))
             arrived = _wait_for(lambda: _arrivals(fake, "sendDocument"), helpers, 180)
