@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import random
 import time
 
@@ -23,16 +24,19 @@ def test_worker_killed_mid_generation_20_times(stack, people, record):
     for person in crowd:
         person.prepare_image(f"кот номер {person.user_id}")
     kills = []
+    stages: collections.Counter[str] = collections.Counter()
     for person in crowd:
         person.tap("Создать за")
         delay = random.uniform(0.0, 2.0)
         time.sleep(delay)
+        state = stack.services.sql("SELECT status FROM generation_generationrequest WHERE chat_id = %s", person.user_id)
+        stages[state[0][0] if state else "update not handled yet"] += 1
         stack.worker.kill()  # SIGKILL to the worker's process group: the main process and its children
         kills.append(round(delay, 2))
         stack.start_worker()
     record(
         f"{KILLS} people confirmed an image; after each confirmation the worker got SIGKILL after "
-        f"{min(kills)}-{max(kills)} s (random), then was started again"
+        f"{min(kills)}-{max(kills)} s (random), then was started again; the request at the kill: {dict(stages)}"
     )
     user_ids = [person.user_id for person in crowd]
     rows = wait_settled(stack, user_ids, expected=KILLS, timeout=400)
