@@ -346,3 +346,25 @@ def wait_settled(stack: Stack, user_ids: list[int], *, expected: int, timeout: f
         if (len(rows) >= expected and len(settled) == len(rows)) or time.monotonic() > deadline:
             return rows
         time.sleep(1.0)
+
+
+def secret_leaks(stack: Stack) -> dict[str, int]:
+    """Where the bot token (or its secret half) or a configured secret shows up:
+    every process log of the stack, and every message the bot sent."""
+    secrets = {
+        "bot token": harness.BOT_TOKEN,
+        "bot token's secret half": harness.BOT_TOKEN.partition(":")[2],
+        "webhook secret": harness.WEBHOOK_SECRET,
+        "Django secret key": harness.SECRET_KEY,
+    }
+    texts = {"logs": stack.logs()}
+    sent = []
+    for call in stack.fake.calls():
+        sent.append(json.dumps(call.params, ensure_ascii=False, default=str))
+    texts["sent messages"] = "\n".join(sent)
+    return {
+        f"{name} in {where}": text.count(secret)
+        for name, secret in secrets.items()
+        for where, text in texts.items()
+        if secret in text
+    }
