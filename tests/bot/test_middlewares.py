@@ -1,0 +1,19 @@
+"""The user middleware hands handlers a user, or does not call them at all."""
+
+from __future__ import annotations
+
+from aiogram.types import User
+
+from nanobanana.bot.middlewares import UserMiddleware
+
+
+async def test_update_without_a_human_sender_reaches_no_handler():
+    """A channel post or another bot's message has nobody to serve; `/start` in a channel used to crash."""
+    called = []
+
+    async def handler(event, data):
+        called.append(data)
+
+    for data in ({}, {"event_from_user": User(id=5, is_bot=True, first_name="Other bot")}):
+        assert await UserMiddleware()(handler, object(), dict(data)) is None
+    assert called == []
