@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram.types import User
+from aiogram.types import Chat, Message, User
 
 from nanobanana.bot.middlewares import UserMiddleware
 
@@ -14,6 +14,7 @@ async def test_update_without_a_human_sender_reaches_no_handler():
     async def handler(event, data):
         called.append(data)
 
+    post = Message(message_id=1, date=0, chat=Chat(id=-100, type="channel"), text="/start")
     for data in ({}, {"event_from_user": User(id=5, is_bot=True, first_name="Other bot")}):
-        assert await UserMiddleware()(handler, object(), dict(data)) is None
+        assert await UserMiddleware()(handler, post, dict(data)) is None
     assert called == []
