@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiogram.types import Chat, Message, User
 
 from nanobanana.bot.middlewares import UserMiddleware
@@ -14,7 +16,7 @@ async def test_update_without_a_human_sender_reaches_no_handler():
     async def handler(event, data):
         called.append(data)
 
-    post = Message(message_id=1, date=0, chat=Chat(id=-100, type="channel"), text="/start")
+    post = Message(message_id=1, date=datetime.now(UTC), chat=Chat(id=-100, type="channel"), text="/start")
     for data in ({}, {"event_from_user": User(id=5, is_bot=True, first_name="Other bot")}):
         assert await UserMiddleware()(handler, post, dict(data)) is None
     assert called == []
