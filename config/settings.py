@@ -236,7 +236,7 @@ if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backe
         "min_size": 1,
         "max_size": DATABASE_POOL_MAX_SIZE,
         # A request waits this long for a free connection, then gets 503.
-        "timeout": env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT_SECONDS", 2.0),
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes share the file: wait for locks instead of failing,

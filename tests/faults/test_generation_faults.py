@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import random
 import time
 
@@ -23,16 +24,26 @@ def test_worker_killed_mid_generation_20_times(stack, people, record):
     for person in crowd:
         person.prepare_image(f"кот номер {person.user_id}")
     kills = []
+    stages: collections.Counter[str] = collections.Counter()
     for person in crowd:
         person.tap("Создать за")
-        delay = random.uniform(0.0, 2.0)
+        # Wait for the request to exist (the callback handled), then kill at a
+        # random point of its generation (the local provider takes 2 s) or delivery.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not stack.services.sql(
+            "SELECT 1 FROM generation_generationrequest WHERE chat_id = %s", person.user_id
+        ):
+            time.sleep(0.05)
+        delay = random.uniform(0.0, 2.5)
         time.sleep(delay)
+        state = stack.services.sql("SELECT status FROM generation_generationrequest WHERE chat_id = %s", person.user_id)
+        stages[state[0][0] if state else "update not handled yet"] += 1
         stack.worker.kill()  # SIGKILL to the worker's process group: the main process and its children
         kills.append(round(delay, 2))
         stack.start_worker()
     record(
-        f"{KILLS} people confirmed an image; after each confirmation the worker got SIGKILL after "
-        f"{min(kills)}-{max(kills)} s (random), then was started again"
+        f"{KILLS} people confirmed an image; once each request existed the worker got SIGKILL after "
+        f"{min(kills)}-{max(kills)} s (random), then was started again; the request at the kill: {dict(stages)}"
     )
     user_ids = [person.user_id for person in crowd]
     rows = wait_settled(stack, user_ids, expected=KILLS, timeout=400)
@@ -114,3 +125,15 @@ def test_blocked_user_is_marked_and_nothing_regenerated(stack, people, record):
     assert blocked_at is not None
     assert rows[0]["delivery_status"] == "blocked"
     assert generated == 1
+
+
+def test_no_secret_in_logs_or_messages(stack, record):
+    """No bot token or configured secret in the logs or messages of the generation faults"""
+    from tests.faults.conftest import secret_leaks
+
+    leaks = secret_leaks(stack)
+    record(
+        f"scanned {len(stack.logs().splitlines())} log lines of web, worker and beat (worker kills, Bot API "
+        f"faults, a blocked user) and {len(stack.fake.calls())} Bot API calls: leaks {leaks or 'none'}"
+    )
+    assert leaks == {}

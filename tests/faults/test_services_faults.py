@@ -164,6 +164,8 @@ def traffic_through(stack, outage, *, first: int, record) -> None:
 def check_handled_once(stack, *, first: int, count: int, record) -> None:
     deadline = time.monotonic() + 180
     while True:
+        for line in stack.revive():
+            record(line)
         rows = stack.services.sql(
             "SELECT status, attempts FROM bot_inboxupdate WHERE update_id BETWEEN %s AND %s", first, first + count - 1
         )
