@@ -13,7 +13,7 @@ BIN="${VENV_BIN:-.venv/bin}"
 case "${1:-}" in
   web)
     # DATABASE_POOL_MAX_SIZE: Postgres connections per web worker (config/settings.py).
-    DATABASE_POOL_MAX_SIZE="${WEB_DB_POOL:-10}"
+    DATABASE_POOL_MAX_SIZE="${DATABASE_POOL_MAX_SIZE:-${WEB_DB_POOL:-10}}"
     export DATABASE_POOL_MAX_SIZE
     exec "$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "${PORT:-8000}" \
       --workers "${WEB_CONCURRENCY:-2}" --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
