@@ -31,7 +31,7 @@ from nanobanana.sandbox.state import (
 T = TypeVar("T")
 
 # Not a secret: the emulator accepts whatever token it is constructed with.
-DEFAULT_TOKEN = "7000000001:SANDBOX-not-a-real-token-000000000000"  # noqa: S105
+DEFAULT_TOKEN = "123456:TEST"  # noqa: S105 - an obviously fake token for the emulator
 DEFAULT_RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -76,7 +76,7 @@ class TelegramCore:
         wall_clock: Callable[[], float] = time.time,
         first_update_id: int = 100_000_001,
     ) -> None:
-        bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 7000000001
+        bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         self.bot = BotInfo(id=bot_id, username=username, first_name=first_name, token=token)
         self.local_mode = local_mode
         self.auto_create_chats = auto_create_chats
