@@ -62,8 +62,25 @@ class RecentLedgerEntryInline(admin.TabularInline):
         return False
 
 
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only services write (ledger entries, holds, redemptions, ...):
+    operators read them; nothing is added, edited or deleted by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(_ReadOnlyAdmin):
+    """Wallets are created by the billing services; balances change only
+    through the ledger (`adjust_balance_view` for operators)."""
+
     list_display = ("user", "balance", "held", "available", "updated_at")
     search_fields = ("=user__telegram_id", "user__username")
     list_select_related = ("user",)
@@ -71,15 +88,6 @@ class WalletAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = (RecentLedgerEntryInline,)
     actions = ("adjust_balance",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # wallets are created by the billing services
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # balances change only through adjust_balance_view
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_adjust_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(ADJUST_PERMISSION)
@@ -161,7 +169,7 @@ class WalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(_ReadOnlyAdmin):
     list_display = ("id", "created_at", "wallet", "kind", "amount", "balance_after", "reason", "operator")
     list_filter = ("kind",)
     search_fields = ("=wallet__user__telegram_id", "wallet__user__username", "idempotency_key", "=hold__reference")
@@ -179,18 +187,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Hold)
-class HoldAdmin(admin.ModelAdmin):
+class HoldAdmin(_ReadOnlyAdmin):  # holds move only through hold_capture / hold_release
     list_display = ("id", "reference", "wallet", "amount", "status", "captured_amount", "created_at", "resolved_at")
     list_filter = ("status",)
     search_fields = ("reference", "=wallet__user__telegram_id", "wallet__user__username")
@@ -205,15 +204,6 @@ class HoldAdmin(admin.ModelAdmin):
         "resolved_at",
     )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # holds move only through hold_capture / hold_release
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(PromoCode)
 class PromoCodeAdmin(admin.ModelAdmin[PromoCode]):
@@ -226,17 +216,6 @@ class PromoCodeAdmin(admin.ModelAdmin[PromoCode]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # redemptions point at codes: switch one off instead
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(PromoRedemption)
