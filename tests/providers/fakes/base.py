@@ -98,23 +98,23 @@ class FakeVendor:
         return [call.path for call in self.calls if method is None or call.method == method]
 
 
-def httpx_client(fake: FakeVendor) -> httpx.Client:
-    def handler(request: httpx.Request) -> httpx.Response:
+def _mock_client(http: Any, fake: FakeVendor) -> Any:
+    """A client of `http` (httpx, or the openai SDK's httpx2: same API) whose
+    transport is `fake`."""
+
+    def handler(request: Any) -> Any:
         try:
             reply = fake.dispatch(request.method, request.url, request.headers, request.read())
         except FakeTimeout:
-            raise httpx.ReadTimeout("fake vendor timed out", request=request) from None
-        return httpx.Response(reply.status, content=reply.body, headers=reply.headers)
+            raise http.ReadTimeout("fake vendor timed out", request=request) from None
+        return http.Response(reply.status, content=reply.body, headers=reply.headers)
 
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    return http.Client(transport=http.MockTransport(handler))
+
+
+def httpx_client(fake: FakeVendor) -> httpx.Client:
+    return _mock_client(httpx, fake)
 
 
 def httpx2_client(fake: FakeVendor) -> httpx2.Client:
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        try:
-            reply = fake.dispatch(request.method, request.url, request.headers, request.read())
-        except FakeTimeout:
-            raise httpx2.ReadTimeout("fake vendor timed out", request=request) from None
-        return httpx2.Response(reply.status, content=reply.body, headers=reply.headers)
-
-    return httpx2.Client(transport=httpx2.MockTransport(handler))
+    return _mock_client(httpx2, fake)
