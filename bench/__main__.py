@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import harness
 
-MODULES = ["webhook_ingest", "sender", "overhead", "test_suite", "deploy_rollback"]
+MODULES = ["webhook_ingest", "sender", "overhead", "video_jobs", "test_suite", "deploy_rollback"]
 OUT_MD = harness.ROOT / "docs" / "benchmarks.md"
 OUT_JSON = harness.ROOT / "docs" / "benchmarks.json"
 ANALYSIS = harness.ROOT / "bench" / "analysis.md"

@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from nanobanana.core.errors import ProviderError, ProviderTransientError
+from nanobanana.core.http import http_client
 from nanobanana.media.storage import MEDIA_TYPES
 
 MAX_REDIRECTS = 3
@@ -100,7 +101,7 @@ def download(
     allowed = tuple(allowed_hosts)
     wanted = tuple(types)
     own_client = client is None
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    http = client or http_client(timeout=TIMEOUT)
     try:
         current = url
         for _ in range(MAX_REDIRECTS + 1):

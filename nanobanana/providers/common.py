@@ -19,6 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from nanobanana.core import clock
 from nanobanana.core.errors import ProviderError, ProviderJobLost, ProviderPolicyError, ProviderTransientError
+from nanobanana.core.http import http_client
 
 # Connect fast, but let a synchronous image call take its time.
 TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=10.0)
@@ -91,7 +92,7 @@ def request_json(
     body is not JSON). Transport failures become transient errors. `client`
     is the provider's own (tests pass a fake transport); without one, a
     client is made for this call and closed after it."""
-    own = client or httpx.Client(timeout=TIMEOUT)
+    own = client or http_client(timeout=TIMEOUT)
     try:
         response = own.request(method, url, timeout=TIMEOUT, **kwargs)
     except httpx.TransportError as error:

@@ -1,0 +1,82 @@
+"""The production Celery worker, with the Kling provider's HTTP transport
+pointed at the benchmark's fake vendor (bench/apps/fake_vendor.py).
+
+Everything else is the real worker: same queues and options as
+`deploy/process.sh worker`, prefork pool, the app's settings from the
+environment. Two things differ, both at the transport layer:
+
+- every request of the Kling provider (API and result CDN) goes to
+  BENCH_VENDOR_URL, with the host it was meant for in `X-Bench-Host`;
+- the safe downloader's DNS lookup answers a public address for the vendor's
+  CDN host (there is no DNS here); its allow-list and checks still run.
+
+    python -m bench.apps.vendor_worker   # with BENCH_VENDOR_URL and the app's environment
+"""
+
+from __future__ import annotations
+
+import os
+
+import django
+import httpx
+
+PUBLIC_ADDRESS = "93.184.216.34"  # example.com: a public address, never dialled
+
+
+class ToFakeVendor(httpx.HTTPTransport):
+    """Sends every request to the fake vendor, naming the intended host.
+    One per pool process (made after the fork), keeping its connections."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = httpx.URL(base)
+
+    _per_process: dict[int, ToFakeVendor] = {}
+
+    @classmethod
+    def of_this_process(cls, base: str) -> ToFakeVendor:
+        pid = os.getpid()
+        if pid not in cls._per_process:
+            cls._per_process[pid] = cls(base)
+        return cls._per_process[pid]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["X-Bench-Host"] = request.url.host
+        request.url = request.url.copy_with(scheme=self.base.scheme, host=self.base.host, port=self.base.port)
+        return super().handle_request(request)
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from config.celery import app
+    from nanobanana.media import download
+    from nanobanana.providers import registry
+    from nanobanana.providers.kling import KlingProvider
+
+    base = os.environ["BENCH_VENDOR_URL"]
+    registry.PROVIDERS = {
+        **registry.PROVIDERS,
+        "kling": lambda: KlingProvider(
+            http_client=httpx.Client(transport=ToFakeVendor.of_this_process(base), timeout=30.0)
+        ),
+    }
+    download.resolver = lambda host: [PUBLIC_ADDRESS]
+    concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            "updates,generation,delivery",
+            "--concurrency",
+            concurrency,
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
