@@ -53,6 +53,9 @@ class GenerationRequest(models.Model):
     poll_claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A poll is asking the provider until then; others stay away."
     )
+    progress_shown_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the status message last showed the time waited."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 

@@ -62,6 +62,10 @@ REDRIVE_AFTER = timedelta(seconds=120)
 # A poll is never scheduled sooner than this, nor later than the deadline plus the slack.
 MIN_POLL_SECONDS = 0.5
 DEADLINE_SLACK_SECONDS = 1.0
+# A waiting video's status message shows the time waited, refreshed at most
+# this often: an edit per status check would be 6 a minute per job, and with
+# a thousand jobs waiting that alone would be past Telegram's 30 messages/s.
+PROGRESS_EVERY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ def request_start(*, request_id: int) -> None:
         started_at=now,
         deadline_at=now + timedelta(seconds=request.model.deadline_seconds),
         next_poll_at=now,
+        progress_shown_at=now,
     )
     if not started:
         return
@@ -292,7 +297,18 @@ def _apply_submission(
     else:
         _schedule_poll(request=request, after=submission.poll_after)
         if request.model.kind == "video":
-            enqueue(TASK_STATUS, request.pk)  # the status message shows the time waited so far
+            _progress_show(request_id=request.pk)
+
+
+def _progress_show(*, request_id: int) -> None:
+    """Have the status message show the time waited so far, unless it did
+    less than `PROGRESS_EVERY` ago."""
+    now = clock.now()
+    due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - PROGRESS_EVERY)
+    if GenerationRequest.objects.filter(due, pk=request_id, status=RequestStatus.PROCESSING).update(
+        progress_shown_at=now
+    ):
+        enqueue(TASK_STATUS, request_id)
 
 
 def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:

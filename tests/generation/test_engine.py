@@ -123,6 +123,29 @@ def test_transient_errors_are_rescheduled_with_backoff_not_slept(vendor, make_us
     assert vendor.calls == ["submit", "submit"]
 
 
+def test_a_waiting_video_shows_the_time_waited_every_30_seconds_not_on_every_check(
+    vendor, make_user, task_queue, monkeypatch
+):
+    from nanobanana.core import clock as core_clock
+    from tests.fake_clock import FakeClock
+
+    clock = FakeClock(timezone.now())
+    monkeypatch.setattr(core_clock, "now", clock.now)
+    vendor.answers.append(pending(after=10))
+    request = start(make_user(tokens=50))
+    shown = []
+    for _ in range(6):  # a status check every 10 s for a minute
+        shown.append(sum(1 for name, *_ in task_queue.pending if name == "delivery.status"))
+        clock.advance(10)
+        vendor.answers.append(pending(after=10))
+        services.request_poll(request_id=request.pk)
+    edits = sum(1 for name, *_ in task_queue.pending if name == "delivery.status")
+    # One when the job started, then one at 30 s and one at 60 s of waiting.
+    assert shown[0] == 1
+    assert edits == 3
+    assert len(countdowns(task_queue)) == 7
+
+
 def test_retries_are_never_scheduled_past_the_deadline(vendor, make_user, task_queue):
     vendor.answers.append(ProviderTransientError("429", retry_after=3600))
     request = start(make_user(tokens=50))
