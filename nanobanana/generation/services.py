@@ -167,20 +167,30 @@ def _job_for(request: GenerationRequest) -> GenerationJob:
 
 
 def request_start(*, request_id: int) -> None:
-    """queued -> processing, then submit to the provider."""
+    """queued -> processing, then submit to the provider.
+
+    The same update takes the poll claim (see `_poll_claim`), so the submit
+    below needs no claim of its own."""
     now = clock.now()
     request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+    changes = {
+        "status": RequestStatus.PROCESSING,
+        "started_at": now,
+        "deadline_at": now + timedelta(seconds=request.model.deadline_seconds),
+        "next_poll_at": now,
+        "progress_shown_at": now,
+        "poll_claimed_until": now + POLL_LEASE,
+    }
     started = GenerationRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).update(
-        status=RequestStatus.PROCESSING,
-        started_at=now,
-        deadline_at=now + timedelta(seconds=request.model.deadline_seconds),
-        next_poll_at=now,
-        progress_shown_at=now,
+        **changes, attempts=F("attempts") + 1
     )
     if not started:
         return
     enqueue(TASK_STATUS, request_id)
-    request_poll(request_id=request_id)
+    for field, value in changes.items():
+        setattr(request, field, value)
+    request.attempts += 1
+    _poll_claimed(request=request)
 
 
 def request_poll(*, request_id: int) -> None:
@@ -189,7 +199,12 @@ def request_poll(*, request_id: int) -> None:
     decides; a job still pending then fails and its tokens are released."""
     if not _poll_claim(request_id=request_id):
         return
-    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+    _poll_claimed(request=GenerationRequest.objects.select_related("model").get(pk=request_id))
+
+
+def _poll_claimed(*, request: GenerationRequest) -> None:
+    """The body of `request_poll`, for a request whose poll claim this task holds."""
+    request_id = request.pk
     provider = provider_get(request.model.provider)
     job = _job_for(request)
     past_deadline = request.deadline_at is not None and clock.now() >= request.deadline_at
@@ -297,18 +312,22 @@ def _apply_submission(
     else:
         _schedule_poll(request=request, after=submission.poll_after)
         if request.model.kind == "video":
-            _progress_show(request_id=request.pk)
+            _progress_show(request=request)
 
 
-def _progress_show(*, request_id: int) -> None:
+def _progress_show(*, request: GenerationRequest) -> None:
     """Have the status message show the time waited so far, unless it did
-    less than `PROGRESS_EVERY` ago."""
+    less than `PROGRESS_EVERY` ago (checked on the loaded row first, so a
+    status check that is not due costs no query)."""
     now = clock.now()
+    shown = request.progress_shown_at
+    if shown is not None and now - shown < PROGRESS_EVERY:
+        return
     due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - PROGRESS_EVERY)
-    if GenerationRequest.objects.filter(due, pk=request_id, status=RequestStatus.PROCESSING).update(
+    if GenerationRequest.objects.filter(due, pk=request.pk, status=RequestStatus.PROCESSING).update(
         progress_shown_at=now
     ):
-        enqueue(TASK_STATUS, request_id)
+        enqueue(TASK_STATUS, request.pk)
 
 
 def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
