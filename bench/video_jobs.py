@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -112,13 +113,22 @@ def _worker_ready(timeout: float = 90.0) -> None:
     raise RuntimeError("the worker did not answer a ping")
 
 
-def _progress(services: harness.Services) -> tuple[int, int]:
-    """(requests finished, requests delivered)."""
+def _progress(services: harness.Services, redis: Any, since: float) -> dict[str, Any]:
+    """Where the jobs are, and the broker's queue lengths."""
     row = services.sql(
-        "SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed')),"
+        "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'processing'),"
+        " count(*) FILTER (WHERE status IN ('succeeded', 'failed')),"
         " count(*) FILTER (WHERE delivery_status <> 'pending') FROM generation_generationrequest"
     )[0]
-    return int(row[0]), int(row[1])
+    return {
+        "t": round(time.time() - since, 1),
+        "queued": row[0],
+        "waiting": row[1],
+        "finished": row[2],
+        "delivered": row[3],
+        "broker": {queue: redis.llen(queue) for queue in ("generation", "delivery")},
+        "held": redis.hlen("unacked"),
+    }
 
 
 def run() -> dict[str, Any]:
@@ -183,12 +193,15 @@ def run() -> dict[str, Any]:
             clock_start = time.time()
             submit_seconds, created = _submit_all(status_messages)
             deadline = time.monotonic() + target + 120
-            delivered = 0
+            broker = services.redis()
+            timeline: list[dict[str, Any]] = []
             while time.monotonic() < deadline:
-                _, delivered = _progress(services)
-                if delivered >= jobs or not worker.alive():
+                timeline.append(_progress(services, broker, clock_start))
+                print(json.dumps(timeline[-1]), file=sys.stderr, flush=True)
+                if timeline[-1]["delivered"] >= jobs or not worker.alive():
                     break
-                time.sleep(0.5)
+                time.sleep(5.0)
+            broker.close()
             wall = time.time() - clock_start
             rows = services.sql(
                 "SELECT status, delivery_status, error_code, extract(epoch FROM delivered_at),"
@@ -203,7 +216,7 @@ def run() -> dict[str, Any]:
             sampling.set()
             for process in processes:
                 process.stop()
-    return _result(
+    result = _result(
         plan,
         rows,
         clock_start,
@@ -221,6 +234,8 @@ def run() -> dict[str, Any]:
         },
         log_dir,
     )
+    result["timeline"] = timeline
+    return result
 
 
 def _result(
