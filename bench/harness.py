@@ -223,6 +223,10 @@ class Process:
         """Resident memory of the process and all its descendants."""
         return sum(_rss_kib(pid) for pid in [self.pid, *_descendants(self.pid)]) / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the process and its living descendants."""
+        return sum(_cpu_seconds(pid) for pid in [self.pid, *_descendants(self.pid)])
+
     def stop(self, timeout: float = 10.0) -> None:
         if not self.alive():
             return
@@ -251,6 +255,18 @@ def _descendants(pid: int) -> list[int]:
                 child = int(entry.name)
                 found += [child, *_descendants(child)]
     return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: how shared the cores were."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _rss_kib(pid: int) -> int:

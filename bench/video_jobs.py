@@ -190,6 +190,8 @@ def run() -> dict[str, Any]:
                     peak["worker"] = max(peak["worker"], worker.rss_mib())
 
             threading.Thread(target=sample, daemon=True).start()
+            cpu_before = worker.cpu_seconds()
+            load = [harness.load_average()]
             clock_start = time.time()
             submit_seconds, created = _submit_all(status_messages)
             deadline = time.monotonic() + target + 120
@@ -209,6 +211,8 @@ def run() -> dict[str, Any]:
             )
             vendor_stats = httpx.get(f"http://127.0.0.1:{vendor_port}/__stats", timeout=5).json()
             end_rss = worker.rss_mib()
+            worker_cpu = worker.cpu_seconds() - cpu_before
+            load.append(harness.load_average())
             documents = Counter(int(c.params.get("chat_id", 0)) for c in fake.calls("sendDocument") if c.status == 200)
             methods = Counter(call.method for call in fake.calls())
             errors = sum(p.output().count("ERROR") for p in processes)
@@ -235,6 +239,9 @@ def run() -> dict[str, Any]:
         log_dir,
     )
     result["timeline"] = timeline
+    result["worker_cpu_s"] = round(worker_cpu, 1)
+    result["worker_cpu_ms_per_job"] = round(worker_cpu * 1000 / max(1, result["jobs"]), 1)
+    result["load_average"] = {"start": load[0], "end": load[-1]}
     return result
 
 
@@ -320,6 +327,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"| worker RSS (process + pool children) | idle {memory['idle']} MiB, peak {memory['peak']} MiB, "
         f"end {memory['end']} MiB |",
         f"| outcomes | {', '.join(f'{k}: {v}' for k, v in sorted(result['statuses'].items()))} |",
+        f"| worker CPU (process + pool children) | {result['worker_cpu_s']} s, "
+        f"{result['worker_cpu_ms_per_job']} ms per job |",
+        f"| machine load average (1 min) at start / end | {result['load_average']['start']} / "
+        f"{result['load_average']['end']} on {os.cpu_count()} cores |",
         f"| error log lines | {result['error_log_lines']} |",
         "",
         f"With Telegram's limits on, the final document and status edit of {result['jobs']} jobs are "

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from celery import signals
-from celery.fixups.django import DjangoWorkerFixup
+from celery.fixups.django import DjangoWorkerFixup  # type: ignore[attr-defined]  # missing from celery-types
 from django.db import connection
 
 from config.celery import app
