@@ -71,6 +71,26 @@ def test_status_message_moves_from_queued_to_generating_to_done(chat, settings):
     assert order == sorted(order)
 
 
+def test_a_request_behind_others_shows_its_place_in_line(chat, make_user):
+    from nanobanana.generation.services import request_submit
+
+    chat.create_image("a lighthouse")
+    for number in range(2):  # two people confirmed first; no worker has started them yet
+        request_submit(
+            user=make_user(tokens=10),
+            model_slug="local-fast",
+            raw_params={},
+            prompt="first",
+            chat_id=900 + number,
+            idempotency_key=f"ahead-{number}",
+        )
+    chat.tap("Создать за 2", run=False)
+    chat.tasks.run_all(only="bot.")
+    mine = GenerationRequest.objects.get(chat_id=chat.user_id)
+    status = next(m for m in chat.bot_messages() if m.message_id == mine.status_message_id)
+    assert "В очереди · перед вами: 2" in status.text
+
+
 def test_provider_failure_tells_the_user_and_releases_the_hold_once(chat):
     chat.create_image("forbidden [fail:policy]")
     chat.tap("Создать за 2")

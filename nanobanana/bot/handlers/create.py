@@ -32,7 +32,7 @@ from nanobanana.bot.texts import Texts
 from nanobanana.catalog.models import AIModel
 from nanobanana.catalog.selectors import model_offered, models_offered
 from nanobanana.core.errors import Conflict, InsufficientFunds, NotFound, ProviderError, ValidationError
-from nanobanana.generation.selectors import request_by_key, request_for_user
+from nanobanana.generation.selectors import request_by_key, request_for_user, requests_ahead
 from nanobanana.generation.services import prompt_validate, request_cancel, request_quote, request_submit
 from nanobanana.media.download import content_type_of
 from nanobanana.media.storage import media_save
@@ -307,11 +307,13 @@ async def confirm(
     if not created:
         toast(callback_answer, texts("create.already_submitted"))
         return
-    await show(
-        callback,
-        texts("status.queued", summary=summary(texts, request)),
-        keyboards.queued(texts, request_id=request.pk),
+    ahead = await run_sync(requests_ahead, request=request)
+    text = (
+        texts("status.queued_behind", summary=summary(texts, request), ahead=ahead)
+        if ahead
+        else texts("status.queued", summary=summary(texts, request))
     )
+    await show(callback, text, keyboards.queued(texts, request_id=request.pk))
 
 
 @router.callback_query(CancelRequestCb.filter())
