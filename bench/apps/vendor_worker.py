@@ -15,7 +15,9 @@ environment. Two things differ, both at the transport layer:
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
 import django
 import httpx
@@ -46,6 +48,32 @@ class ToFakeVendor(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
+class TaskClock:
+    """CPU and wall time per task name in this pool process, written to
+    BENCH_TASK_TIMES_DIR/<pid>.json after every task (the process may be
+    killed at the end of the run, so there is no final write to wait for)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.started: dict[str, tuple[float, float]] = {}
+        self.totals: dict[str, list[float]] = {}
+
+    def before(self, task_id: str = "", **_: object) -> None:
+        self.started[task_id] = (time.process_time(), time.perf_counter())
+
+    def after(self, task_id: str = "", task: object = None, **_: object) -> None:
+        cpu, wall = self.started.pop(task_id, (time.process_time(), time.perf_counter()))
+        name = getattr(task, "name", "?")
+        entry = self.totals.setdefault(name, [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += time.process_time() - cpu
+        entry[2] += time.perf_counter() - wall
+        path = os.path.join(self.folder, f"{os.getpid()}.json")
+        with open(path + ".tmp", "w") as handle:
+            json.dump(self.totals, handle)
+        os.replace(path + ".tmp", path)
+
+
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
@@ -62,6 +90,12 @@ def main() -> None:
         ),
     }
     download.resolver = lambda host: [PUBLIC_ADDRESS]
+    if os.environ.get("BENCH_TASK_TIMES_DIR"):
+        from celery import signals
+
+        clock = TaskClock(os.environ["BENCH_TASK_TIMES_DIR"])
+        signals.task_prerun.connect(clock.before, weak=False)
+        signals.task_postrun.connect(clock.after, weak=False)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
     app.worker_main(
         [
