@@ -2,7 +2,7 @@
 
     make bench                  # full durations
     BENCH_QUICK=1 make bench    # shorter durations, same code paths
-    python -m bench webhook_ingest sender   # only some (the file lists what ran)
+    python -m bench webhook_ingest sender   # only some; the others keep their last results
 
 Each benchmark module has `run() -> dict` (its numbers, the anchors measured
 in the same run, and `targets`: each target's name -> met or not) and may
@@ -13,6 +13,7 @@ also written to docs/benchmarks.json.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
@@ -33,14 +34,17 @@ def _available(name: str) -> bool:
     return (Path(__file__).parent / f"{name}.py").exists()
 
 
-def run_one(name: str) -> dict[str, Any]:
+def run_one(name: str, machine: dict[str, Any]) -> dict[str, Any]:
     module = importlib.import_module(f"bench.{name}")
+    measured = {key: machine[key] for key in ("date", "git_sha", "mode")}
+    measured["load_average"] = harness.load_average()
     started = time.monotonic()
     try:
         result = dict(module.run())
     except Exception as error:  # a broken benchmark must not hide the others
         result = {"name": name, "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
     result["wall_seconds"] = round(time.monotonic() - started, 1)
+    result["measured"] = measured
     render = getattr(module, "markdown", None)
     if "error" not in result and render is not None:
         result["markdown"] = render(result)
@@ -54,6 +58,25 @@ def _targets(result: dict[str, Any]) -> str:
     if not targets:
         return "n/a"
     return "<br>".join(f"{'met' if met else '**missed**'}: {name}" for name, met in targets.items())
+
+
+def _measured(result: dict[str, Any]) -> str:
+    measured = result.get("measured")
+    if not measured:
+        return "unknown"
+    return (
+        f"{measured['date']}, {str(measured['git_sha'])[:12]}, {measured['mode'].split(' ')[0]}, "
+        f"load {measured.get('load_average', '?')}"
+    )
+
+
+def _previous() -> dict[str, dict[str, Any]]:
+    """The last results of every benchmark, by name (none if the file is unreadable)."""
+    try:
+        raw = json.loads(OUT_JSON.read_text())
+        return {result["name"]: result for result in raw["results"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _generic(result: dict[str, Any]) -> str:
@@ -76,9 +99,18 @@ def markdown(machine: dict[str, Any], results: list[dict[str, Any]]) -> str:
     ]
     keys = ("date", "git_sha", "cpu", "cores", "memory_gib", "os", "python", "postgres", "redis", "mode")
     lines += [f"| {key} | {machine[key]} |" for key in keys]
-    lines += ["", "## Summary", "", "| benchmark | targets | wall time |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Summary",
+        "",
+        "A benchmark run on its own (`python -m bench NAME`) replaces only its own section; the others keep",
+        "their last results, each with when, at which commit, in which mode and under what machine load it ran.",
+        "",
+        "| benchmark | targets | wall time | measured |",
+        "|---|---|---|---|",
+    ]
     for result in results:
-        lines.append(f"| {result['name']} | {_targets(result)} | {result['wall_seconds']} s |")
+        lines.append(f"| {result['name']} | {_targets(result)} | {result['wall_seconds']} s | {_measured(result)} |")
     for result in results:
         lines += ["", f"## {result['name']}", ""]
         if "error" in result:
@@ -98,19 +130,26 @@ def main(argv: list[str]) -> int:
         return 2
     machine = harness.machine()
     print(f"benchmarks ({machine['mode']}): {', '.join(names)}", flush=True)
-    results = []
+    kept = _previous()
     for name in names:
         print(f"- {name} ...", end=" ", flush=True)
-        result = run_one(name)
-        results.append(result)
+        result = run_one(name, machine)
+        kept[name] = result
         print("failed" if "error" in result else f"done in {result['wall_seconds']} s", flush=True)
         if "error" in result:
             print(result["traceback"], file=sys.stderr)
+    results = [kept[name] for name in MODULES if name in kept]
+    for result in results:
+        render = getattr(importlib.import_module(f"bench.{result['name']}"), "markdown", None)
+        if "error" not in result and "markdown" not in result and render is not None:
+            # A result kept from an older run may lack what today's section shows.
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                result["markdown"] = render(result)
     OUT_MD.write_text(markdown(machine, results))
     raw = {"machine": machine, "results": [{k: v for k, v in r.items() if k != "markdown"} for r in results]}
     OUT_JSON.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {OUT_MD.relative_to(harness.ROOT)} and {OUT_JSON.relative_to(harness.ROOT)}")
-    return 1 if any("error" in result for result in results) else 0
+    return 1 if any("error" in kept[name] for name in names) else 0
 
 
 if __name__ == "__main__":
