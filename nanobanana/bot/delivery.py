@@ -22,9 +22,10 @@ from PIL import Image
 from nanobanana.billing.selectors import wallet_balance
 from nanobanana.bot import keyboards
 from nanobanana.bot.presenters import elapsed_label, failure_reason, summary
-from nanobanana.bot.sender import RecipientBlocked
+from nanobanana.bot.sender import RecipientBlocked, inline_wait_at_most
 from nanobanana.bot.texts import Texts
 from nanobanana.core import clock
+from nanobanana.core.errors import TransientError
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, GenerationResult, RequestStatus
 from nanobanana.generation.selectors import request_get
 from nanobanana.generation.services import request_mark_delivered, result_mark_sent
@@ -33,6 +34,11 @@ from nanobanana.media.storage import media_link, media_read
 logger = logging.getLogger(__name__)
 PREVIEW_MAX_SIDE = 1280
 MEDIA_GROUP_MAX = 10
+# A progress edit never waits in a worker slot for Telegram's limits: it is
+# retried by its task when its slot is near, and dropped when it is further
+# away than this (the next progress edit, or the result, supersedes it).
+STATUS_INLINE_WAIT_SECONDS = 0.25
+STATUS_RETRY_WITHIN_SECONDS = 5.0
 
 
 def preview_jpeg(data: bytes) -> bytes | None:
@@ -74,9 +80,15 @@ async def status_processing(bot: Bot, request_id: int) -> None:
     try:
         # The cancel button stays while the job waits: the vendor is asked to stop it.
         markup = keyboards.queued(texts, request_id=request.pk)
-        await status_edit(bot, request, text, markup)
+        with inline_wait_at_most(STATUS_INLINE_WAIT_SECONDS):
+            await status_edit(bot, request, text, markup)
     except RecipientBlocked:
         return
+    except TransientError as error:
+        if error.retry_after is not None and error.retry_after > STATUS_RETRY_WITHIN_SECONDS:
+            logger.info("progress edit skipped: no send slot soon", extra={"request_id": request.pk})
+            return
+        raise  # the task retries when the slot is near
 
 
 async def deliver(bot: Bot, request_id: int) -> str:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any, Final, TypeVar
 
 from aiogram import Bot
@@ -124,6 +125,22 @@ UNLIMITED_SEND_LIKE_METHODS: Final = frozenset(
 # Telegram's descriptions for a recipient we can no longer reach.
 _BLOCKED_MARKERS: Final = ("bot was blocked by the user", "user is deactivated", "bot was kicked")
 DEFAULT_MAX_ATTEMPTS: Final = 5
+# A lower bound on the in-process wait for the calls made inside
+# `inline_wait_at_most()`; None means the sender's own.
+_inline_wait: ContextVar[float | None] = ContextVar("telegram_inline_wait", default=None)
+
+
+@contextmanager
+def inline_wait_at_most(seconds: float) -> Iterator[None]:
+    """Calls made inside wait at most `seconds` in-process for their slot;
+    a later slot raises `TransientError(retry_after=...)` instead. For sends
+    that may come late or not at all (a status message's progress), so they
+    never hold a worker slot while Telegram's limits are busy."""
+    token = _inline_wait.set(seconds)
+    try:
+        yield
+    finally:
+        _inline_wait.reset(token)
 
 
 class RecipientBlocked(AppError):
@@ -235,7 +252,9 @@ class TelegramSender(BaseRequestMiddleware):
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
     async def _wait_for_slot(self, name: str, chat_id: int | str) -> None:
-        reservation = await self.limiter.reserve(chat_id, max_wait=self.max_inline_wait)
+        override = _inline_wait.get()
+        max_wait = self.max_inline_wait if override is None else min(override, self.max_inline_wait)
+        reservation = await self.limiter.reserve(chat_id, max_wait=max_wait)
         if not reservation.granted:
             raise TransientError(
                 f"{name} to chat {chat_id}: next send slot in {reservation.wait:.1f}s", retry_after=reservation.wait

@@ -48,6 +48,7 @@ from nanobanana.bot.sender import (
     TelegramSender,
     bot_session,
     create_bot,
+    inline_wait_at_most,
     mark_user_blocked,
     run_with_bot,
     sender_of,
@@ -240,6 +241,20 @@ async def test_a_send_that_would_wait_too_long_is_not_sent_but_retried_later(sen
     assert telegram.calls == []
     assert caught.value.retry_after == pytest.approx(25.0)
     assert clock.now == START, "no time spent waiting in-process"
+
+
+async def test_inside_inline_wait_at_most_a_near_slot_is_retried_instead_of_slept(sender, clock, bot):
+    telegram = FakeTelegram(clock)
+    await sender(telegram, bot, send(1))  # the chat's next slot is a second away
+
+    with inline_wait_at_most(0.25), pytest.raises(TransientError) as caught:
+        await sender(telegram, bot, send(1))
+
+    assert len(telegram.calls) == 1
+    assert caught.value.retry_after == pytest.approx(1.0)
+    assert clock.now == START, "no time spent waiting in-process"
+    await sender(telegram, bot, send(1))  # outside it, the sender waits as usual
+    assert telegram.times == pytest.approx([START, START + 1.0])
 
 
 async def test_a_chat_backlog_beyond_the_inline_wait_is_retried_later(sender, clock, bot):
