@@ -10,8 +10,8 @@ loop, and hands the update to an `InboxBatcher`.
 Group commit: the batcher collects the updates of the requests in flight and
 stores them with one INSERT (one transaction, one commit, one WAL flush) on a
 writer thread; every request of the batch is answered as soon as it is
-committed, and the writer then queues the new updates' tasks in one broker
-round trip. Before, each update was a transaction, a commit, a pool check and
+committed, and a thread of its own queues the new updates' tasks, many
+batches' in one broker round trip. Before, each update was a transaction, a commit, a pool check and
 a broker round trip of its own, each a blocking call after which its thread
 waited for the GIL behind the busy event loop. See
 docs/decisions/005-webhook-group-commit.md.
@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -72,10 +73,19 @@ class InboxBatcher:
     impossible), each update of the batch is tried alone, so one bad update
     cannot fail its neighbours on every redelivery."""
 
-    def __init__(self, *, executor: Callable[[], ThreadPoolExecutor], max_size: int, max_wait: float, writers: int):
+    def __init__(
+        self,
+        *,
+        executor: Callable[[], ThreadPoolExecutor],
+        queue_later: Callable[[list[int]], None],
+        max_size: int,
+        max_wait: float,
+        writers: int,
+    ) -> None:
         if max_size < 1 or writers < 1 or max_wait < 0:
             raise ValueError("max_size and writers must be positive, max_wait not negative")
         self._executor = executor
+        self._queue_later = queue_later
         self.max_size = max_size
         self.max_wait = max_wait
         self.writers = writers
@@ -130,7 +140,9 @@ class InboxBatcher:
         self.batches += 1
         self.updates += len(batch)
         try:
-            await loop.run_in_executor(self._executor(), _write_batch, [update for update, _ in batch], answer)
+            await loop.run_in_executor(
+                self._executor(), _write_batch, [update for update, _ in batch], answer, self._queue_later
+            )
         except DataError as error:
             if len(batch) == 1:
                 logger.exception("the database refused an update", extra={"update_id": batch[0][0].update_id})
@@ -151,9 +163,13 @@ class InboxBatcher:
             raise
 
 
-def _write_batch(updates: list[IncomingUpdate], answer: Callable[[frozenset[int]], None]) -> None:
+def _write_batch(
+    updates: list[IncomingUpdate],
+    answer: Callable[[frozenset[int]], None],
+    queue_later: Callable[[list[int]], None],
+) -> None:
     """On a writer thread: insert the batch (committed on return: autocommit),
-    let its requests be answered, then queue the new updates.
+    let its requests be answered, and hand the new updates to the queuer.
 
     The thread keeps its database connection from batch to batch (a pool
     checkout with its health check costs a round trip per batch); after a
@@ -165,9 +181,48 @@ def _write_batch(updates: list[IncomingUpdate], answer: Callable[[frozenset[int]
         close_old_connections()
         raise
     answer(inserted.stored)
-    # After the 200s: the rows are safe, and a broker failure only leaves
-    # them to the re-drive sweep (inbox_queue logs it, never raises).
-    inbox_queue(update_ids=inserted.to_queue)
+    queue_later(inserted.to_queue)
+
+
+class TaskQueuer:
+    """Queues the tasks of stored updates on a thread of its own, after their
+    requests were answered, so a writer is free for the next batch as soon as
+    it has committed. What waits when the thread gets to it goes in one broker
+    round trip (batches coalesce). A broker failure leaves the rows to the
+    re-drive sweep (`inbox_queue` logs it); a process that dies first, too."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[int] = deque()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def add(self, update_ids: list[int]) -> None:
+        """Queue `update_ids` soon (any thread)."""
+        if not update_ids:
+            return
+        self._waiting.extend(update_ids)
+        if self._executor is None:  # created in the serving process, on first use
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="webhook-queue")
+        self._executor.submit(self._queue_waiting)
+
+    def _queue_waiting(self) -> None:
+        update_ids: list[int] = []
+        while True:
+            try:
+                update_ids.append(self._waiting.popleft())
+            except IndexError:
+                break
+        inbox_queue(update_ids=update_ids)  # nothing if an earlier run took them all
+
+    def drain(self) -> None:
+        """Return once everything added so far has been queued (blocking)."""
+        if self._executor is not None:
+            self._executor.submit(lambda: None).result()
+
+    def shutdown(self) -> None:
+        """Queue what waits, then stop the thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 def _answer_batch(batch: list[tuple[IncomingUpdate, asyncio.Future[bool]]], stored: frozenset[int]) -> None:
@@ -194,8 +249,13 @@ class WebhookEndpoint:
             raise ValueError("the webhook needs two threads at least: one writes, one answers pre-checkout queries")
         self.threads = threads
         self._executor: ThreadPoolExecutor | None = None
+        self.queuer = TaskQueuer()
         self.batcher = InboxBatcher(
-            executor=lambda: self.executor, max_size=batch_max_size, max_wait=batch_max_wait, writers=threads - 1
+            executor=lambda: self.executor,
+            queue_later=self.queuer.add,
+            max_size=batch_max_size,
+            max_wait=batch_max_wait,
+            writers=threads - 1,
         )
 
     @property
@@ -206,7 +266,9 @@ class WebhookEndpoint:
         return self._executor
 
     def shutdown(self) -> None:
-        """Close every thread's database connections, then the threads."""
+        """Queue the tasks still waiting, close every thread's database
+        connections, then the threads."""
+        self.queuer.shutdown()
         if self._executor is None:
             return
         barrier = threading.Barrier(self.threads)

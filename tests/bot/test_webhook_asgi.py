@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 
 import httpx
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from nanobanana.bot.inbox import inbox_redrive
 from nanobanana.bot.models import InboxStatus, InboxUpdate
-from nanobanana.bot.webhook_asgi import WebhookEndpoint, with_webhook
+from nanobanana.bot.webhook_asgi import TaskQueuer, WebhookEndpoint, with_webhook
 from nanobanana.core import tasks as core_tasks
 from nanobanana.payments.models import TokenPackage
 from nanobanana.payments.stars import stars_invoice_payload
@@ -72,13 +73,21 @@ async def count(**filters) -> int:
     return await InboxUpdate.objects.filter(**filters).acount()
 
 
-async def test_update_is_stored_and_queued_once_before_200(web, task_queue):
+async def queued(endpoint: WebhookEndpoint, task_queue) -> list[int]:
+    """The update ids queued for handling, sorted, once the queuer is done."""
+    await asyncio.to_thread(endpoint.queuer.drain)
+    assert {name for name, _, _ in task_queue.pending} <= {"bot.handle_update"}
+    return sorted(args[0] for _, args, _ in task_queue.pending)
+
+
+async def test_update_is_stored_before_200_and_queued_once(serve, task_queue):
+    web, endpoint = await serve()
     for _ in range(3):
         response = await web.post(URL, json=update(10), headers=headers())
         assert response.status_code == 200
+        assert await count(update_id=10) == 1
     assert response.json() == {"ok": True, "duplicate": True}
-    assert await count(update_id=10) == 1
-    assert task_queue.names() == ["bot.handle_update"]
+    assert await queued(endpoint, task_queue) == [10]
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
@@ -135,7 +144,7 @@ async def test_concurrent_updates_are_stored_in_fewer_transactions_than_requests
     assert await count(status=InboxStatus.PENDING) == 10
     assert endpoint.batcher.batches == 2
     assert await sync_to_async(inbox_transactions)() == 2
-    assert sorted(args[0] for _, args, _ in task_queue.pending) == list(range(100, 110))
+    assert await queued(endpoint, task_queue) == list(range(100, 110))
 
 
 async def test_without_a_wait_updates_arriving_while_a_batch_is_written_go_together(serve, task_queue):
@@ -143,7 +152,7 @@ async def test_without_a_wait_updates_arriving_while_a_batch_is_written_go_toget
     responses = await post_together(web, [update(200 + number) for number in range(20)])
     assert [response.status_code for response in responses] == [200] * 20
     assert await count() == 20
-    assert len(task_queue.pending) == 20
+    assert await queued(endpoint, task_queue) == list(range(200, 220))
     assert endpoint.batcher.batches < 20
 
 
@@ -154,7 +163,7 @@ async def test_the_same_update_twice_in_one_batch_is_one_row_and_one_task(serve,
     assert sorted(response.json()["duplicate"] for response in responses[:2]) == [False, True]
     assert endpoint.batcher.batches == 1
     assert await count() == 2
-    assert sorted(args[0] for _, args, _ in task_queue.pending) == [7, 8]
+    assert await queued(endpoint, task_queue) == [7, 8]
 
 
 async def test_a_database_failure_mid_batch_answers_503_to_the_whole_batch_and_stores_none(
@@ -168,11 +177,12 @@ async def test_a_database_failure_mid_batch_answers_503_to_the_whole_batch_and_s
     assert endpoint.batcher.batches == 1
     assert all(response.json() == {"ok": False, "error": "storage unavailable"} for response in responses)
     assert await count() == 0
-    assert task_queue.pending == type(task_queue.pending)()
+    assert await queued(endpoint, task_queue) == []
     # Telegram redelivers; the next batch (without the failing row) is stored.
     responses = await post_together(web, [update(301), update(302), update(304), update(305)])
     assert [response.status_code for response in responses] == [200] * 4
     assert await count() == 4
+    assert await queued(endpoint, task_queue) == [301, 302, 304, 305]
 
 
 async def test_an_update_the_database_refuses_fails_alone_not_its_batch(serve, task_queue, inbox_insert_fails):
@@ -185,7 +195,7 @@ async def test_an_update_the_database_refuses_fails_alone_not_its_batch(serve, t
         401,
         403,
     ]
-    assert sorted(args[0] for _, args, _ in task_queue.pending) == [401, 403]
+    assert await queued(endpoint, task_queue) == [401, 403]
 
 
 async def test_a_broker_failure_after_the_commit_answers_200_and_leaves_the_rows_for_the_redrive(
@@ -195,10 +205,11 @@ async def test_a_broker_failure_after_the_commit_answers_200_and_leaves_the_rows
         raise ConnectionError("Redis is down")
 
     monkeypatch.setattr(core_tasks, "send_many", broker_down)
-    web, _ = await serve(batch_max_size=3, batch_max_wait=10.0)
+    web, endpoint = await serve(batch_max_size=3, batch_max_wait=10.0)
     responses = await post_together(web, [update(501), update(502), update(503)])
     assert [response.status_code for response in responses] == [200] * 3
     assert await count(status=InboxStatus.PENDING) == 3
+    await asyncio.to_thread(endpoint.queuer.drain)
     assert "re-drive" in caplog.text
 
     sent: list[tuple[str, list]] = []
@@ -214,8 +225,9 @@ async def test_a_broker_failure_after_the_commit_answers_200_and_leaves_the_rows
 
 @pytest.mark.parametrize(("price_change", "ok"), [(0, True), (1, False)])
 async def test_a_pre_checkout_query_is_answered_in_the_reply_and_stored_as_done(
-    web, task_queue, packages, price_change, ok
+    serve, task_queue, packages, price_change, ok
 ):
+    web, endpoint = await serve()
     package = await TokenPackage.objects.filter(is_active=True).order_by("pk").afirst()
     assert package is not None
     query = {
@@ -231,7 +243,7 @@ async def test_a_pre_checkout_query_is_answered_in_the_reply_and_stored_as_done(
     assert (reply["method"], reply["pre_checkout_query_id"], reply["ok"]) == ("answerPreCheckoutQuery", "q-1", ok)
     assert ("error_message" in reply) is not ok
     assert await count(update_id=600, status=InboxStatus.DONE) == 1
-    assert task_queue.names() == []
+    assert await queued(endpoint, task_queue) == []
     again = await web.post(URL, json={"update_id": 600, "pre_checkout_query": query}, headers=headers())
     assert again.json() == reply  # a redelivery gets the answer again
 
@@ -265,3 +277,26 @@ async def test_bodies_postgres_would_refuse_get_400_not_503(web, body):
     response = await web.post(URL, content=body, headers=headers())
     assert response.status_code == 400
     assert await count() == 0
+
+
+def test_the_queuer_sends_what_waited_meanwhile_in_one_call(monkeypatch):
+    calls: list[list[int]] = []
+    first_started, release = threading.Event(), threading.Event()
+
+    def send_many(task_name, args_list):
+        calls.append([args[0] for args in args_list])
+        if len(calls) == 1:
+            first_started.set()
+            release.wait(10)
+
+    monkeypatch.setattr(core_tasks, "send_many", send_many)
+    queuer = TaskQueuer()
+    queuer.add([1])
+    assert first_started.wait(10)
+    queuer.add([2, 3])
+    queuer.add([])
+    queuer.add([4])
+    release.set()
+    queuer.drain()
+    queuer.shutdown()
+    assert calls == [[1], [2, 3, 4]]
