@@ -46,7 +46,12 @@ def _build() -> Any:
     from nanobanana.bot.webhook_asgi import with_webhook
 
     app = _with_sandbox(django_application) if settings.SANDBOX_ENABLED else django_application
-    return with_webhook(app, threads=settings.WEBHOOK_THREADS)
+    return with_webhook(
+        app,
+        threads=settings.WEBHOOK_THREADS,
+        batch_max_size=settings.WEBHOOK_BATCH_MAX_SIZE,
+        batch_max_wait=settings.WEBHOOK_BATCH_MAX_WAIT_MS / 1000,
+    )
 
 
 application = _build()

@@ -68,9 +68,17 @@ TELEGRAM_API_LOCAL = env_bool("TELEGRAM_API_LOCAL", default=False)
 TG_WEBHOOK_SECRET = env_str("TG_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET if DEBUG else "")
 TELEGRAM_WEBHOOK_PATH = "/api/telegram/webhook"
 TELEGRAM_WEBHOOK_MAX_BODY_BYTES = env_int("TELEGRAM_WEBHOOK_MAX_BODY_BYTES", 1_000_000)
-# Threads storing webhook updates per web process (bot/webhook_asgi.py); each
-# holds at most one database connection while it works.
-WEBHOOK_THREADS = env_int("WEBHOOK_THREADS", 8)
+# The webhook's group commit, per web process (bot/webhook_asgi.py, decision
+# 005): WEBHOOK_THREADS threads do its database work, each holding at most one
+# connection while it works; all but one write batches of updates, the last
+# is kept for pre-checkout queries. A batch starts WEBHOOK_BATCH_MAX_WAIT_MS
+# after its first update when a writer is free (at once with 0; meanwhile
+# busy writers let batches grow anyway), or as soon as WEBHOOK_BATCH_MAX_SIZE
+# updates wait (Telegram opens at most 100 connections). 10 ms: bigger
+# batches cost less CPU per update (bench/analysis.md), for 10 ms of latency.
+WEBHOOK_THREADS = env_int("WEBHOOK_THREADS", 3)
+WEBHOOK_BATCH_MAX_SIZE = env_int("WEBHOOK_BATCH_MAX_SIZE", 100)
+WEBHOOK_BATCH_MAX_WAIT_MS = env_float("WEBHOOK_BATCH_MAX_WAIT_MS", 10.0)
 # Telegram's documented limits, enforced for every process by the sender.
 # 29, not 30: sends leave on their slot plus scheduling jitter, and at exactly
 # 30/s a late send and the one 30 slots after it land in the same second: the

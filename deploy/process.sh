@@ -15,8 +15,12 @@ case "${1:-}" in
     # DATABASE_POOL_MAX_SIZE: Postgres connections per web worker (config/settings.py).
     DATABASE_POOL_MAX_SIZE="${DATABASE_POOL_MAX_SIZE:-${WEB_DB_POOL:-10}}"
     export DATABASE_POOL_MAX_SIZE
+    # uvloop and httptools named, not left to uvicorn's "auto": without them
+    # (uvicorn[standard] gone from the lock) it would fall back to asyncio and
+    # h11 in silence (both slower in pure Python); this way it fails to start.
     exec "$BIN/uvicorn" config.asgi:application --host 0.0.0.0 --port "${PORT:-8000}" \
-      --workers "${WEB_CONCURRENCY:-2}" --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
+      --workers "${WEB_CONCURRENCY:-2}" --loop uvloop --http httptools \
+      --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
     ;;
   worker)
     exec "$BIN/celery" -A config worker -Q updates,generation,delivery --concurrency "${WORKER_CONCURRENCY:-2}" \

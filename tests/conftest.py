@@ -29,6 +29,10 @@ class TaskQueue:
         with self.lock:
             self.pending.append((task_name, args, countdown))
 
+    def send_many(self, task_name: str, args_list: list[list[Any]]) -> None:
+        for args in args_list:
+            self.send(task_name, args, None)
+
     def names(self) -> list[str]:
         return [name for name, _, _ in self.pending]
 
@@ -56,6 +60,7 @@ def task_queue(monkeypatch: pytest.MonkeyPatch) -> TaskQueue:
     current_app.loader.import_default_modules()  # registers every app's tasks
     queue = TaskQueue()
     monkeypatch.setattr(core_tasks, "send", queue.send)
+    monkeypatch.setattr(core_tasks, "send_many", queue.send_many)
     return queue
 
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import DataError, OperationalError, transaction
 from django.utils import timezone
 
-from nanobanana.bot.inbox import inbox_backlog, inbox_claim, inbox_redrive, inbox_retry_later, inbox_store
+from nanobanana.bot.inbox import (
+    IncomingUpdate,
+    inbox_backlog,
+    inbox_claim,
+    inbox_redrive,
+    inbox_retry_later,
+    inbox_store,
+    inbox_store_many,
+)
 from nanobanana.bot.models import InboxStatus, InboxUpdate
+from nanobanana.core import tasks as core_tasks
+from tests.bot.conftest import SQLSTATE_ADMIN_SHUTDOWN, SQLSTATE_DATA_EXCEPTION
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,19 +67,13 @@ def test_backlog_counts_only_old_unhandled_updates(task_queue):
     assert inbox_backlog() == 1
 
 
-@pytest.mark.django_db(transaction=True)
 def test_update_is_stored_when_the_broker_is_down_and_redrive_queues_it(monkeypatch, settings):
     """A stored update whose task could not be sent is not an error for Telegram; the sweep queues it."""
-    from datetime import timedelta
-
-    from nanobanana.bot.inbox import inbox_redrive, inbox_store
-    from nanobanana.bot.models import InboxUpdate
-    from nanobanana.core import tasks as core_tasks
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("Redis is down")
 
-    monkeypatch.setattr(core_tasks, "send", broker_down)
+    monkeypatch.setattr(core_tasks, "send_many", broker_down)
     assert inbox_store(update_id=4242, payload={"update_id": 4242}) is True
     assert InboxUpdate.objects.filter(update_id=4242).exists()
 
@@ -79,3 +84,55 @@ def test_update_is_stored_when_the_broker_is_down_and_redrive_queues_it(monkeypa
     )
     assert inbox_redrive() == 1
     assert sent == [("bot.handle_update", [4242])]
+
+
+def incoming(update_id: int, *, handled: bool = False) -> IncomingUpdate:
+    return IncomingUpdate(update_id=update_id, payload_json=f'{{"update_id": {update_id}}}', handled=handled)
+
+
+def test_many_updates_are_one_statement_and_only_new_ones_are_queued(task_queue, inbox_transactions):
+    inbox_store_many(updates=[incoming(1)])
+    task_queue.pending.clear()
+    stored = inbox_store_many(updates=[incoming(1), incoming(2), incoming(3), incoming(2)])
+    assert stored == {2, 3}
+    assert InboxUpdate.objects.count() == 3
+    assert inbox_transactions() == 2
+    assert [args for _, args, _ in task_queue.pending] == [[2], [3]]
+    assert InboxUpdate.objects.get(update_id=2).payload == {"update_id": 2}
+
+
+def test_handled_updates_are_stored_done_and_never_queued(task_queue):
+    assert inbox_store_many(updates=[incoming(5, handled=True), incoming(6)]) == {5, 6}
+    done = InboxUpdate.objects.get(update_id=5)
+    assert (done.status, done.started_at is not None, done.handled_at is not None) == (InboxStatus.DONE, True, True)
+    assert InboxUpdate.objects.get(update_id=6).status == InboxStatus.PENDING
+    assert task_queue.pending[0][1] == [6]
+    assert len(task_queue.pending) == 1
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "error"), [(SQLSTATE_ADMIN_SHUTDOWN, OperationalError), (SQLSTATE_DATA_EXCEPTION, DataError)]
+)
+def test_a_failure_at_one_row_stores_none_of_the_statement(task_queue, inbox_insert_fails, sqlstate, error):
+    inbox_insert_fails(3, sqlstate)
+    with pytest.raises(error):
+        inbox_store_many(updates=[incoming(1), incoming(2), incoming(3), incoming(4)])
+    assert not InboxUpdate.objects.exists()
+    assert task_queue.names() == []
+
+
+def test_inside_a_transaction_the_tasks_wait_for_its_commit_and_vanish_with_its_rollback(task_queue):
+    with transaction.atomic():
+        inbox_store_many(updates=[incoming(1)])
+        assert task_queue.names() == []
+    assert task_queue.names() == ["bot.handle_update"]
+
+    def store_then_fail() -> None:
+        with transaction.atomic():
+            inbox_store_many(updates=[incoming(2)])
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        store_then_fail()
+    assert not InboxUpdate.objects.filter(update_id=2).exists()
+    assert task_queue.names() == ["bot.handle_update"]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from unittest import mock
 
 import pytest
-from django.db import OperationalError
 
 from nanobanana.bot.models import InboxStatus, InboxUpdate
+from tests.bot.conftest import SQLSTATE_ADMIN_SHUTDOWN
 
 URL = "/api/telegram/webhook"
 SECRET = "test-webhook-secret"
@@ -74,11 +73,12 @@ def test_duplicate_update_answers_200_and_is_queued_once(client, task_queue):
     assert task_queue.names() == ["bot.handle_update"]
 
 
-def test_database_down_answers_503_so_telegram_retries(client):
-    with mock.patch("nanobanana.bot.models.InboxUpdate.objects.create", side_effect=OperationalError("down")):
-        response = post(client, update(5))
+def test_database_down_answers_503_so_telegram_retries(client, task_queue, inbox_insert_fails):
+    inbox_insert_fails(5, SQLSTATE_ADMIN_SHUTDOWN)
+    response = post(client, update(5))
     assert response.status_code == 503
     assert not InboxUpdate.objects.exists()
+    assert task_queue.names() == []
 
 
 def test_get_is_not_allowed(client):
