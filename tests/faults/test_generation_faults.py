@@ -125,15 +125,3 @@ def test_blocked_user_is_marked_and_nothing_regenerated(stack, people, record):
     assert blocked_at is not None
     assert rows[0]["delivery_status"] == "blocked"
     assert generated == 1
-
-
-def test_no_secret_in_logs_or_messages(stack, record):
-    """No bot token or configured secret in the logs or messages of the generation faults"""
-    from tests.faults.conftest import secret_leaks
-
-    leaks = secret_leaks(stack)
-    record(
-        f"scanned {len(stack.logs().splitlines())} log lines of web, worker and beat (worker kills, Bot API "
-        f"faults, a blocked user) and {len(stack.fake.calls())} Bot API calls: leaks {leaks or 'none'}"
-    )
-    assert leaks == {}
