@@ -8,10 +8,11 @@ records what it did and saw with the `record` fixture; the session writes
 docs/reliability.md. The machine's own PostgreSQL and Redis are never
 stopped: the outage tests stop and start the suite's servers.
 
-At the end of every module that ran real processes, every captured log line
-(web, worker, beat, management commands, the servers) and every Bot API call
-(its parameters and uploaded files) is scanned for the bot token and the
-configured secrets; a leak fails the run (`secret_scan`).
+One stack (web, worker, beat, the sandbox) serves every module of a session.
+When it stops, every captured log line (web, worker, beat, management
+commands, the servers) and every Bot API call (its parameters and uploaded
+files) is scanned for the bot token and the configured secrets; a leak fails
+the run (`secret_scan`). The in-process probes scan their own.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from tests.faults import servers as own_servers
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "reliability.md"
 RAW = ROOT / "docs" / "reliability.json"
-# How long a web process may take to answer its health check after start.
-# A readiness wait, not a property under test: on this shared 2-core machine,
+# How long web, worker or beat may take to be ready after a start. A
+# readiness wait, not a property under test: on this shared 2-core machine,
 # with other benchmarks running, two uvicorn workers importing Django took
 # over 30 s. A process that never comes up still fails, only later.
 START_SECONDS = 180.0
@@ -110,7 +111,9 @@ def _still_exists(test: str) -> bool:
     path, _, name = test.partition("::")
     if not (ROOT / path).exists():
         return False
-    if name.startswith(SCAN_PREFIX) or path not in _collected:
+    if name.startswith(SCAN_PREFIX):
+        return test == SCAN_ID  # one scan for the session; older ones were per module
+    if path not in _collected:
         return True
     return test in _collected[path]
 
@@ -280,19 +283,6 @@ class Stack:
         wait_for_line(self.beat, BEAT_READY)
         return self.beat
 
-    def revive(self) -> list[str]:
-        """Restart a worker or beat that exited, as the platform's restart
-        policy would (Railway: restartPolicyType ON_FAILURE); says which."""
-        revived = []
-        if self.worker is not None and not self.worker.alive():
-            tail = [line for line in self.worker.output().splitlines() if '"level": "critical"' in line]
-            revived.append(f"worker exited ({tail[-1][:300] if tail else 'no critical line'}); restarted")
-            self.start_worker()
-        if self.beat is not None and not self.beat.alive():
-            revived.append("beat exited; restarted")
-            self.start_beat()
-        return revived
-
     def post(self, update: dict[str, Any], *, secret: str = harness.WEBHOOK_SECRET, timeout: float = 10.0) -> int:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
         return httpx.post(self.webhook_url, json=update, headers=headers, timeout=timeout).status_code
@@ -326,10 +316,11 @@ class Stack:
                 process.stop()
 
 
-@pytest.fixture(scope="module")
-def stack(
-    request: pytest.FixtureRequest, servers: own_servers.Servers, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+@pytest.fixture(scope="session")
+def stack(servers: own_servers.Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the whole session: starting web, worker and beat on a
+    fresh database takes a minute or two on a loaded machine, and every
+    module's faults must leave processes that go on working anyway."""
     fake = FakeTelegram(
         token=harness.BOT_TOKEN,
         limits=RateLimits.off(),
@@ -354,10 +345,10 @@ def stack(
             yield found
         finally:
             found.stop()
-            scan = secret_scan(found, module=request.node.nodeid)
+            scan = secret_scan(found)
             fake.close()
     if scan["outcome"] != "passed":
-        pytest.fail(f"secret scan of {request.node.nodeid}: {scan['outcome']}", pytrace=False)
+        pytest.fail(f"secret scan: {scan['outcome']}", pytrace=False)
 
 
 # --- A person using the bot through the sandbox ----------------------------------
@@ -449,6 +440,7 @@ def wait_settled(stack: Stack, user_ids: list[int], *, expected: int, timeout: f
 
 
 SCAN_PREFIX = "(secret scan"
+SCAN_ID = f"tests/faults::{SCAN_PREFIX} of every log line and Bot API call of the session)"
 SECRETS = {
     "bot token": harness.BOT_TOKEN,
     "bot token's secret half": harness.BOT_TOKEN.partition(":")[2],
@@ -483,10 +475,10 @@ def bot_api_texts(fake: FakeTelegram) -> dict[str, str | bytes]:
     }
 
 
-def secret_scan(stack: Stack, *, module: str) -> dict[str, Any]:
+def secret_scan(stack: Stack) -> dict[str, Any]:
     """Scan every log line the stack captured and every Bot API call it got,
-    after its processes stopped (so their last lines are in), and record the
-    result as a row of the report."""
+    over the whole session and after its processes stopped (so their last
+    lines are in), and record the result as a row of the report."""
     started = time.monotonic()
     files = stack.log_files()
     texts: dict[str, str | bytes] = {path.name: path.read_text(errors="replace") for path in files}
@@ -496,8 +488,8 @@ def secret_scan(stack: Stack, *, module: str) -> dict[str, Any]:
     leaks = secret_leaks(texts)
     outcome = "passed" if not leaks else "**failed**: " + ", ".join(f"{k}: {v}" for k, v in sorted(leaks.items()))
     entry = {
-        "test": f"{module}::{SCAN_PREFIX} of the module's logs and Bot API calls)",
-        "title": f"No bot token or configured secret in any log line or Bot API call of `{Path(module).name}`",
+        "test": SCAN_ID,
+        "title": "No bot token or configured secret in any log line or Bot API call of the session",
         "lines": [
             f"scanned {line_count} log lines in {len(files)} files ({', '.join(path.name for path in files)}) "
             f"and {', '.join(api)}: leaks {leaks or 'none'}"

@@ -1,7 +1,7 @@
 """PostgreSQL and Redis stopped for 10 s under traffic.
 
 The suite's own servers (`servers.py`) are stopped and started, never the
-machine's: web, worker and beat of this module's stack talk only to those.
+machine's: the session's web, worker and beat talk only to those.
 Each server is started again in a `finally`, whatever happened. The
 processes must ride the outage out: the same web, worker and beat are alive
 afterwards and catch up without a restart."""
@@ -142,21 +142,20 @@ def process_ids(stack) -> dict[str, int]:
 @contextlib.contextmanager
 def redis_stopped_mid_generation(stack, *, crowd, record) -> Iterator[None]:
     """People confirm images; Redis stops once every request exists (their
-    drafts live in Redis, which keeps nothing over a restart) and two
-    generations run at once (the local provider takes 2 s each). Both worker
-    slots then hold delivered, unacknowledged messages (late acknowledgement)
-    and the next message waits: the state in which losing Redis used to stop
-    the worker (decision 005)."""
+    drafts live in Redis, which keeps nothing over a restart) and one of them
+    is being generated (the local provider takes 2 s): the worker holds a
+    delivered, unacknowledged message (late acknowledgement) when Redis goes,
+    as in the run where losing Redis stopped it (decision 005)."""
     for person in crowd:
         person.tap("Создать за")
     user_ids = [person.user_id for person in crowd]
     deadline = time.monotonic() + 120
     while True:
         statuses = Counter(row["status"] for row in requests_of(stack, user_ids))
-        if sum(statuses.values()) == len(crowd) and statuses["processing"] >= 2:
+        if sum(statuses.values()) == len(crowd) and statuses["processing"]:
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no two generations at once within 120 s: {dict(statuses)}")
+            raise TimeoutError(f"no generation running with every request made within 120 s: {dict(statuses)}")
         time.sleep(0.05)
     record(f"{len(crowd)} people confirmed an image; Redis stopped with their requests {dict(statuses)}")
     with redis_stopped(stack):
@@ -250,7 +249,7 @@ def test_postgres_stopped_for_10_seconds(stack, record):
 def test_redis_stopped_for_10_seconds(stack, people, record):
     """Redis stopped for 10 s under traffic and mid-generation: the worker rides it out, nothing lost or doubled"""
     first = 6_000_000
-    crowd = people(4)
+    crowd = people(2)
     for person in crowd:
         person.prepare_image(f"маяк номер {person.user_id}")
     before, logs_from = process_ids(stack), len(stack.logs())
