@@ -34,7 +34,7 @@ run: install ## Start everything on one machine (SQLite, file broker, sandbox ch
 test: install ## Run the whole test suite (real PostgreSQL and Redis on 127.0.0.1)
 	@$(BIN)/pytest -q -p no:randomly $(PYTEST_ARGS)
 
-faults: install ## The fault suite: real processes, kills, injected faults; writes docs/reliability.md
+faults: install ## The fault suite: real processes on its own PostgreSQL and Redis, kills, outages, injected faults; writes docs/reliability.md
 	@$(BIN)/pytest -q -p no:randomly -m faults tests/faults $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy

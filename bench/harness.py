@@ -85,12 +85,12 @@ def _git_sha() -> str:
     return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
-def machine() -> dict[str, Any]:
+def machine(*, pg_admin_url: str = PG_ADMIN_URL, redis_base_url: str = REDIS_BASE_URL) -> dict[str, Any]:
     """Everything needed to compare a number with another run's."""
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         row = conn.execute("SHOW server_version").fetchone()
         postgres = row[0] if row else "unknown"
-    client = redis.Redis.from_url(f"{REDIS_BASE_URL}/0")
+    client = redis.Redis.from_url(f"{redis_base_url}/0")
     try:
         redis_version = str(client.info("server").get("redis_version", "unknown"))
     finally:
@@ -154,15 +154,18 @@ class Services:
 
 
 @contextlib.contextmanager
-def services(*, migrate: bool = True) -> Iterator[Services]:
-    """A fresh Postgres database (migrated) and an emptied Redis database."""
+def services(
+    *, migrate: bool = True, pg_admin_url: str = PG_ADMIN_URL, redis_base_url: str = REDIS_BASE_URL
+) -> Iterator[Services]:
+    """A fresh Postgres database (migrated) and an emptied Redis database, on
+    the machine's servers unless given others (the fault suite runs its own)."""
     name = f"nanobanana_bench_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    base = pg_admin_url.rsplit("/", 1)[0]
     data_dir = Path(tempfile.mkdtemp(prefix="nanobanana-bench-"))
-    found = Services(database_url=f"{base}/{name}", redis_url=f"{REDIS_BASE_URL}/{REDIS_DB}", data_dir=data_dir)
+    found = Services(database_url=f"{base}/{name}", redis_url=f"{redis_base_url}/{REDIS_DB}", data_dir=data_dir)
     client = found.redis()
     client.flushdb()
     try:
@@ -173,7 +176,7 @@ def services(*, migrate: bool = True) -> Iterator[Services]:
     finally:
         client.flushdb()
         client.close()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -300,6 +300,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, fixed so that losing Redis while tasks are in
+    # flight does not stop the worker (nanobanana/core/broker.py, decision
+    # 005). Not for rediss://: naming a transport would drop kombu's TLS
+    # default for that scheme.
+    CELERY_BROKER_TRANSPORT = "nanobanana.core.broker:RedisTransport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"

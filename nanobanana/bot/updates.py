@@ -9,9 +9,11 @@ from django.db import DatabaseError
 
 from nanobanana.bot.inbox import inbox_claim, inbox_fail, inbox_finish, inbox_retry_later
 from nanobanana.bot.runtime import bot_run
-from nanobanana.core.errors import TransientError
+from nanobanana.core.errors import REDIS_OUTAGE, TransientError
 
 logger = logging.getLogger(__name__)
+# Failures that pass: the update goes back to the inbox for another try.
+RETRYABLE: tuple[type[Exception], ...] = (TransientError, DatabaseError, *REDIS_OUTAGE)
 
 
 def update_handle(*, update_id: int) -> str:
@@ -22,7 +24,7 @@ def update_handle(*, update_id: int) -> str:
     payload = row.payload
     try:
         bot_run(lambda bot, dispatcher: dispatcher.feed_raw_update(bot, payload))
-    except (TransientError, DatabaseError) as error:
+    except RETRYABLE as error:
         logger.warning("update will be retried", extra={"update_id": update_id, "error": str(error)})
         inbox_retry_later(update_id=update_id, error=f"{type(error).__name__}: {error}")
         return "retry"

@@ -3,6 +3,12 @@ CLI) maps these to its own response once."""
 
 from __future__ import annotations
 
+import redis.exceptions
+
+# Redis unreachable or too slow (the broker, the bot's FSM state, the
+# Telegram limiter's slots): an outage that passes, like the database's.
+REDIS_OUTAGE: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
 
 class AppError(Exception):
     """A failure the application understands. `code` is stable and

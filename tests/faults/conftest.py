@@ -1,18 +1,26 @@
-"""The fault suite: real processes (web, Celery worker) on the machine's
-PostgreSQL and Redis, the sandbox Bot API in this process, and faults made on
-purpose: kill -9, services stopped, Telegram misbehaving, odd input.
+"""The fault suite: real processes (web, Celery worker, beat) on a PostgreSQL
+cluster and a Redis server of the suite's own (`servers.py`), the sandbox Bot
+API in this process, and faults made on purpose: kill -9, the database and
+the broker stopped, Telegram misbehaving, odd input, hostile vendor answers.
 
-Run with `make faults` (excluded from `make test`). Each test records what it
-did and saw with the `record` fixture; the session writes docs/reliability.md.
-Tests that stop PostgreSQL or Redis run only with FAULTS_DISRUPT_SERVICES=1
-(other work on this machine uses them too), and always restart them.
+Run with `make faults` (excluded from `make test`; CI runs both). Each test
+records what it did and saw with the `record` fixture; the session writes
+docs/reliability.md. The machine's own PostgreSQL and Redis are never
+stopped: the outage tests stop and start the suite's servers.
+
+One stack (web, worker, beat, the sandbox) serves every module of a session.
+When it stops, every captured log line (web, worker, beat, management
+commands, the servers) and every Bot API call (its parameters and uploaded
+files) is scanned for the bot token and the configured secrets; a leak fails
+the run (`secret_scan`). The in-process probes scan their own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import re
+import signal
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -24,13 +32,30 @@ import pytest
 
 from bench import harness
 from nanobanana.sandbox import FakeTelegram, RateLimits, run_sandbox
+from tests.faults import servers as own_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "docs" / "reliability.md"
 RAW = ROOT / "docs" / "reliability.json"
-DISRUPT = os.environ.get("FAULTS_DISRUPT_SERVICES", "") == "1"
+# How long web, worker or beat may take to be ready after a start. A
+# readiness wait, not a property under test: on this shared 2-core machine,
+# with other benchmarks running, two uvicorn workers importing Django took
+# over 30 s. A process that never comes up still fails, only later.
+START_SECONDS = 180.0
 _records: list[dict[str, Any]] = []
 _started = time.monotonic()
+# The versions of the servers the tests ran on, read while they run.
+_machine: dict[str, Any] = {}
+# Every test id collected in this session (before -k/-m deselection), per file.
+_collected: dict[str, set[str]] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI stops a job that runs over its time with SIGTERM. Python's default
+    # for it is to die on the spot, leaving web, worker, beat and the servers
+    # running; as KeyboardInterrupt, pytest tears the fixtures down first.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @dataclass
@@ -72,15 +97,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             item.fault_outcome = "**failed**: " + " ".join(message.split())[:300]  # type: ignore[attr-defined]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Runs before the main plugin's -k/-m deselection (conftest hooks run
+    # first): every test that exists in the files this session collected.
+    for item in items:
+        _collected.setdefault(item.nodeid.split("::", 1)[0], set()).add(item.nodeid)
+
+
+def _still_exists(test: str) -> bool:
+    """Keep a stored row unless its test is gone: its file was collected in
+    this session without it, or the file itself is gone."""
+    path, _, name = test.partition("::")
+    if not (ROOT / path).exists():
+        return False
+    if name.startswith(SCAN_PREFIX):
+        return test == SCAN_ID  # one scan for the session; older ones were per module
+    if path not in _collected:
+        return True
+    return test in _collected[path]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not _records:
         return
-    machine = harness.machine()
+    machine = _machine or harness.machine()
     wall = time.monotonic() - _started
     # A session that ran only some tests updates their rows and keeps the rest.
     stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}"
     try:
-        kept = json.loads(RAW.read_text())["records"]
+        kept = [r for r in json.loads(RAW.read_text())["records"] if _still_exists(r["test"])]
     except (OSError, ValueError, KeyError):
         kept = []
     ran = {record["test"] for record in _records}
@@ -93,20 +139,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "# Reliability",
         "",
         "Written by `make faults` (`tests/faults/`); do not edit by hand. Real processes",
-        "(web as `make web`, a Celery worker as `make worker`) on PostgreSQL and Redis,",
-        "the sandbox Bot API, and faults made on purpose. Rows are kept per test: a",
-        "session that runs some tests again replaces their rows (the `run at` column).",
-        "Not in CI's `.ci/run`: the whole suite takes about 20 minutes on this machine",
-        "(10,000 hypothesis updates alone about 5), over the 10-minute budget. Run",
-        "`FAULTS_DISRUPT_SERVICES=1 make faults` by hand (FAULTS_HYPOTHESIS_EXAMPLES=N for",
-        "fewer generated updates).",
+        "(web as `make web`, a Celery worker as `make worker`, beat) on a PostgreSQL",
+        "cluster and a Redis server the suite starts for itself on free ports (the",
+        "machine's own servers are never stopped), the sandbox Bot API, and faults made",
+        "on purpose. CI runs it (`.ci/run`, after `make test`). Rows are kept per test:",
+        "a session that runs some tests again replaces their rows (the `run at` column).",
+        "FAULTS_HYPOTHESIS_EXAMPLES=N generates fewer updates for a quicker local run.",
         "",
         f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; git {machine['git_sha']}; "
         f"{machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, "
         f"PostgreSQL {machine['postgres']}, Redis {machine['redis']}.",
-        f"- Time: the tests below took **{total:.0f} s** together (plus start-up of the processes); "
-        f"the last session ({len(_records)} tests) ran {wall:.0f} s. Service stops "
-        + ("included (FAULTS_DISRUPT_SERVICES=1)." if DISRUPT else "skipped (set FAULTS_DISRUPT_SERVICES=1)."),
+        f"- Time: the tests below took **{total:.0f} s** together (plus start-up of the servers and "
+        f"processes); the last session ({len(_records)} rows) ran {wall:.0f} s.",
         "",
         "| fault | result | seconds | run at |",
         "|---|---|---|---|",
@@ -121,12 +165,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # --- Real processes ------------------------------------------------------------
 
 
+WORKER_READY = re.compile(r"celery@\S+ ready\.")
+BEAT_READY = re.compile(r"beat: Starting\.\.\.")
+
+
+def wait_for_line(process: harness.Process, pattern: re.Pattern[str], *, timeout: float = START_SECONDS) -> None:
+    """Wait until the process logs a line matching `pattern` (it is ready)."""
+    deadline = time.monotonic() + timeout
+    while not pattern.search(process.output()):
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited:\n{process.output()[-4000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"{process.name} not ready within {timeout:g} s:\n{process.output()[-4000:]}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[own_servers.Servers]:
+    """The suite's own PostgreSQL and Redis, for every module's stack."""
+    with own_servers.servers() as found:
+        _machine.update(harness.machine(pg_admin_url=found.postgres.admin_url, redis_base_url=found.redis.url))
+        yield found
+
+
 @dataclass
 class Stack:
-    """The web process and a worker on one throw-away database, talking to
-    the sandbox Bot API served from this test process."""
+    """The web process, a worker and beat on one throw-away database of the
+    suite's own servers, talking to the sandbox Bot API served from this test
+    process."""
 
     services: harness.Services
+    servers: own_servers.Servers
     fake: FakeTelegram
     api_url: str
     log_dir: Path
@@ -160,7 +230,8 @@ class Stack:
             env=self.env(),
             log_dir=self.log_dir,
         )
-        harness.wait_http(self.web, f"http://127.0.0.1:{self.port}/api/health")
+        self.servers.adopt(self.web.pid)
+        harness.wait_http(self.web, f"http://127.0.0.1:{self.port}/api/health", timeout=START_SECONDS)
         return self.web
 
     def start_worker(self) -> harness.Process:
@@ -184,11 +255,15 @@ class Stack:
             env=self.env(),
             log_dir=self.log_dir,
         )
+        self.servers.adopt(self.worker.pid)
+        # Traffic sent before the worker consumes would test a worker that is
+        # still importing Django, not one that rides out a fault.
+        wait_for_line(self.worker, WORKER_READY)
         return self.worker
 
     def start_beat(self) -> harness.Process:
         self.beat = harness.start(
-            "beat",
+            f"beat-{len(list(self.log_dir.glob('beat-*.log')))}",
             [
                 str(harness.VENV_BIN / "celery"),
                 "-A",
@@ -204,30 +279,33 @@ class Stack:
             env=self.env(),
             log_dir=self.log_dir,
         )
+        self.servers.adopt(self.beat.pid)
+        wait_for_line(self.beat, BEAT_READY)
         return self.beat
-
-    def revive(self) -> list[str]:
-        """Restart a worker or beat that exited, as the platform's restart
-        policy would (Railway: restartPolicyType ON_FAILURE); says which."""
-        revived = []
-        if self.worker is not None and not self.worker.alive():
-            tail = [line for line in self.worker.output().splitlines() if '"level": "critical"' in line]
-            revived.append(f"worker exited ({tail[-1][:300] if tail else 'no critical line'}); restarted")
-            self.start_worker()
-        if self.beat is not None and not self.beat.alive():
-            revived.append("beat exited; restarted")
-            self.start_beat()
-        return revived
 
     def post(self, update: dict[str, Any], *, secret: str = harness.WEBHOOK_SECRET, timeout: float = 10.0) -> int:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret}
         return httpx.post(self.webhook_url, json=update, headers=headers, timeout=timeout).status_code
 
+    def log_files(self) -> list[Path]:
+        """Every log this stack captured: its processes, its management
+        commands, and the servers' own logs."""
+        own = sorted(self.log_dir.glob("*.log"))
+        return own + [path for path in self.servers.logs().values() if path.exists()]
+
     def logs(self) -> str:
-        return "\n".join(path.read_text(errors="replace") for path in sorted(self.log_dir.glob("*.log")))
+        return "\n".join(path.read_text(errors="replace") for path in self.log_files())
 
     def manage(self, *args: str) -> str:
-        return harness.manage(self.services, *args, TELEGRAM_API_URL=self.api_url)
+        try:
+            output = harness.manage(self.services, *args, TELEGRAM_API_URL=self.api_url)
+        except RuntimeError as error:
+            output = str(error)
+            raise
+        finally:
+            with (self.log_dir / "manage.log").open("a") as log:
+                log.write(f"$ manage.py {' '.join(args)}\n{output}\n")
+        return output
 
     def shell(self, code: str) -> str:
         return self.manage("shell", "-c", code)
@@ -238,8 +316,11 @@ class Stack:
                 process.stop()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="session")
+def stack(servers: own_servers.Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the whole session: starting web, worker and beat on a
+    fresh database takes a minute or two on a loaded machine, and every
+    module's faults must leave processes that go on working anyway."""
     fake = FakeTelegram(
         token=harness.BOT_TOKEN,
         limits=RateLimits.off(),
@@ -247,8 +328,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         webhook_secret=harness.WEBHOOK_SECRET,
         webhook_retry_delays=(0.5, 1.0, 2.0, 4.0, 8.0),
     )
-    with harness.services() as services, run_sandbox(fake, ui=False) as api_url:
-        found = Stack(services=services, fake=fake, api_url=api_url, log_dir=tmp_path_factory.mktemp("faults-logs"))
+    services = harness.services(pg_admin_url=servers.postgres.admin_url, redis_base_url=servers.redis.url)
+    with services as found_services, run_sandbox(fake, ui=False) as api_url:
+        found = Stack(
+            services=found_services,
+            servers=servers,
+            fake=fake,
+            api_url=api_url,
+            log_dir=tmp_path_factory.mktemp("faults-logs"),
+        )
         try:
             found.start_web()
             found.start_worker()
@@ -257,7 +345,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield found
         finally:
             found.stop()
+            scan = secret_scan(found)
             fake.close()
+    if scan["outcome"] != "passed":
+        pytest.fail(f"secret scan: {scan['outcome']}", pytrace=False)
 
 
 # --- A person using the bot through the sandbox ----------------------------------
@@ -348,23 +439,63 @@ def wait_settled(stack: Stack, user_ids: list[int], *, expected: int, timeout: f
         time.sleep(1.0)
 
 
-def secret_leaks(stack: Stack) -> dict[str, int]:
-    """Where the bot token (or its secret half) or a configured secret shows up:
-    every process log of the stack, and every message the bot sent."""
-    secrets = {
-        "bot token": harness.BOT_TOKEN,
-        "bot token's secret half": harness.BOT_TOKEN.partition(":")[2],
-        "webhook secret": harness.WEBHOOK_SECRET,
-        "Django secret key": harness.SECRET_KEY,
-    }
-    texts = {"logs": stack.logs()}
-    sent = []
-    for call in stack.fake.calls():
-        sent.append(json.dumps(call.params, ensure_ascii=False, default=str))
-    texts["sent messages"] = "\n".join(sent)
+SCAN_PREFIX = "(secret scan"
+SCAN_ID = f"tests/faults::{SCAN_PREFIX} of every log line and Bot API call of the session)"
+SECRETS = {
+    "bot token": harness.BOT_TOKEN,
+    "bot token's secret half": harness.BOT_TOKEN.partition(":")[2],
+    "webhook secret": harness.WEBHOOK_SECRET,
+    "Django secret key": harness.SECRET_KEY,
+}
+
+
+def secret_leaks(texts: dict[str, str | bytes], secrets: dict[str, str] = SECRETS) -> dict[str, int]:
+    """How often each secret shows up in each text."""
+    found = {}
+    for name, secret in secrets.items():
+        for where, text in texts.items():
+            needle: str | bytes = secret.encode() if isinstance(text, bytes) else secret
+            seen = text.count(needle)  # type: ignore[arg-type]
+            if seen:
+                found[f"{name} in {where}"] = seen
+    return found
+
+
+def bot_api_texts(fake: FakeTelegram) -> dict[str, str | bytes]:
+    """Everything the bot sent to the Bot API: each call's parameters and the
+    bytes of every file stored (uploads included)."""
+    calls = fake.calls()
+    with fake.lock:
+        files = [stored.content for stored in fake.files.values()]
     return {
-        f"{name} in {where}": text.count(secret)
-        for name, secret in secrets.items()
-        for where, text in texts.items()
-        if secret in text
+        f"Bot API calls ({len(calls)})": "\n".join(
+            json.dumps({"method": call.method, **call.params}, ensure_ascii=False, default=str) for call in calls
+        ),
+        f"files ({len(files)})": b"\n".join(files),
     }
+
+
+def secret_scan(stack: Stack) -> dict[str, Any]:
+    """Scan every log line the stack captured and every Bot API call it got,
+    over the whole session and after its processes stopped (so their last
+    lines are in), and record the result as a row of the report."""
+    started = time.monotonic()
+    files = stack.log_files()
+    texts: dict[str, str | bytes] = {path.name: path.read_text(errors="replace") for path in files}
+    line_count = sum(len(str(text).splitlines()) for text in texts.values())
+    api = bot_api_texts(stack.fake)
+    texts.update(api)
+    leaks = secret_leaks(texts)
+    outcome = "passed" if not leaks else "**failed**: " + ", ".join(f"{k}: {v}" for k, v in sorted(leaks.items()))
+    entry = {
+        "test": SCAN_ID,
+        "title": "No bot token or configured secret in any log line or Bot API call of the session",
+        "lines": [
+            f"scanned {line_count} log lines in {len(files)} files ({', '.join(path.name for path in files)}) "
+            f"and {', '.join(api)}: leaks {leaks or 'none'}"
+        ],
+        "seconds": round(time.monotonic() - started, 1),
+        "outcome": outcome,
+    }
+    _records.append(entry)
+    return entry

@@ -344,15 +344,3 @@ def test_security_probes(stack, record):
     assert checks["GET on the webhook"] == 405
     assert all(400 <= status < 500 for name, status in checks.items() if name.startswith("GET /media"))
     assert not inbox(stack, 4_000_000, 4_000_001)
-
-
-def test_no_secret_in_logs_or_messages(stack, record):
-    """No bot token or configured secret in any captured log line or sent message"""
-    from tests.faults.conftest import secret_leaks
-
-    leaks = secret_leaks(stack)
-    record(
-        f"scanned {len(stack.logs().splitlines())} log lines of web, worker and beat (every test of this module "
-        f"run in the same session) and {len(stack.fake.calls())} Bot API calls: leaks {leaks or 'none'}"
-    )
-    assert leaks == {}

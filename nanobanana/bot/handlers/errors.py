@@ -1,8 +1,8 @@
 """The bot's error edge: map failures to a user answer once.
 
-Transient failures (database, Telegram busy) propagate so the update is
-handled again later; everything else is logged and the user gets a calm
-message instead of silence or a stack trace."""
+Transient failures (database, Redis, Telegram busy) propagate so the
+update is handled again later; everything else is logged and the user gets
+a calm message instead of silence or a stack trace."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from nanobanana.accounts.services import language_from_code
 from nanobanana.bot.sender import RecipientBlocked
 from nanobanana.bot.texts import Texts
-from nanobanana.core.errors import TransientError
+from nanobanana.core.errors import REDIS_OUTAGE, TransientError
 
 router = Router(name=__name__)
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ _STALE_QUERY = "query is too old"
 @router.error()
 async def on_error(event: ErrorEvent, bot: Bot) -> None:
     error = event.exception
-    if isinstance(error, TransientError | DatabaseError):
+    if isinstance(error, (TransientError, DatabaseError, *REDIS_OUTAGE)):
         raise error
     if isinstance(error, RecipientBlocked):
         return

@@ -41,6 +41,7 @@ class FakeKling(FakeVendor):
     counter: itertools.count = field(default_factory=lambda: itertools.count(1000))
     video: bytes = field(default_factory=sample_mp4)
     cdn_host: str = CDN_HOST
+    result_url: str = ""  # the URL a finished task names; the CDN's by default
     latency_seconds: float = 0.0  # with latency, a task is ready that long after creation (core clock)
 
     def handle(self, call: Call) -> Reply:
@@ -113,5 +114,6 @@ class FakeKling(FakeVendor):
             )
         if scenario == "malformed":
             return envelope(200, 0, "SUCCEED", {**data, "task_status": "succeed", "task_result": {}})
-        video = {"id": f"v{task_id}", "url": f"https://{self.cdn_host}/bs2/upload/{task_id}.mp4", "duration": "5.0"}
+        url = self.result_url or f"https://{self.cdn_host}/bs2/upload/{task_id}.mp4"
+        video = {"id": f"v{task_id}", "url": url, "duration": "5.0"}
         return envelope(200, 0, "SUCCEED", {**data, "task_status": "succeed", "task_result": {"videos": [video]}})
