@@ -303,7 +303,7 @@ else:
 if CELERY_BROKER_URL.startswith("redis://"):
     # kombu's Redis transport, fixed so that losing Redis while tasks are in
     # flight does not stop the worker (nanobanana/core/broker.py, decision
-    # 005). Not for rediss://: naming a transport would drop kombu's TLS
+    # 006). Not for rediss://: naming a transport would drop kombu's TLS
     # default for that scheme.
     CELERY_BROKER_TRANSPORT = "nanobanana.core.broker:RedisTransport"
 CELERY_TASK_IGNORE_RESULT = True

@@ -1,5 +1,5 @@
 """kombu's Redis transport, made to survive the loss of Redis while
-messages are unacknowledged (decision 005).
+messages are unacknowledged (decision 006).
 
 With late acknowledgement a busy worker always holds delivered,
 unacknowledged messages. When Redis goes away, Celery's consumer closes the

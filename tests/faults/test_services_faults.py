@@ -145,7 +145,7 @@ def redis_stopped_mid_generation(stack, *, crowd, record) -> Iterator[None]:
     drafts live in Redis, which keeps nothing over a restart) and one of them
     is being generated (the local provider takes 2 s): the worker holds a
     delivered, unacknowledged message (late acknowledgement) when Redis goes,
-    as in the run where losing Redis stopped it (decision 005)."""
+    as in the run where losing Redis stopped it (decision 006)."""
     for person in crowd:
         person.tap("Создать за")
     user_ids = [person.user_id for person in crowd]
