@@ -3,6 +3,7 @@
     make bench                  # full durations
     BENCH_QUICK=1 make bench    # shorter durations, same code paths
     python -m bench webhook_ingest sender   # only some; the others keep their last results
+    python -m bench --render                # rewrite the file from docs/benchmarks.json only
 
 Each benchmark module has `run() -> dict` (its numbers, the anchors measured
 in the same run, and `targets`: each target's name -> met or not) and may
@@ -79,6 +80,10 @@ def _previous() -> dict[str, dict[str, Any]]:
         return {}
 
 
+def _previous_machine() -> dict[str, Any]:
+    return dict(json.loads(OUT_JSON.read_text())["machine"])
+
+
 def _generic(result: dict[str, Any]) -> str:
     shown = {key: value for key, value in result.items() if key not in ("markdown", "targets", "traceback")}
     return "```json\n" + json.dumps(shown, indent=2, ensure_ascii=False) + "\n```\n"
@@ -123,14 +128,16 @@ def markdown(machine: dict[str, Any], results: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or [name for name in MODULES if _available(name)]
+    render_only = "--render" in argv
+    argv = [arg for arg in argv if arg != "--render"]
+    names = [] if render_only else argv or [name for name in MODULES if _available(name)]
     unknown = [name for name in names if not _available(name)]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(MODULES)}", file=sys.stderr)
         return 2
-    machine = harness.machine()
-    print(f"benchmarks ({machine['mode']}): {', '.join(names)}", flush=True)
     kept = _previous()
+    machine = _previous_machine() if render_only else harness.machine()
+    print(f"benchmarks ({machine['mode']}): {', '.join(names) or 'none, rendering only'}", flush=True)
     for name in names:
         print(f"- {name} ...", end=" ", flush=True)
         result = run_one(name, machine)
