@@ -66,7 +66,8 @@ def _measured(result: dict[str, Any]) -> str:
     if not measured:
         return "unknown"
     return (
-        f"{measured['date']}, {str(measured['git_sha'])[:12]}, {measured['mode'].split(' ')[0]}, "
+        f"{measured['date']}, {str(measured['git_sha']).removeprefix('commit ')[:12]}, "
+        f"{measured['mode'].split(' ')[0]}, "
         f"load {measured.get('load_average', '?')}"
     )
 
