@@ -129,7 +129,7 @@ def _postgres_insert_sql() -> str:
     turns it into rows. The statement has the same text for any number of
     rows, so psycopg converts its placeholders once (cached); a VALUES list
     with 8 placeholders a row is converted again for every batch, about
-    25 us a row in Python (py-spy: a third of the web process's CPU)."""
+    25 us a row in Python (py-spy: 37 % of the web process's GIL samples)."""
     table, names, key = _names()
     return (
         f"INSERT INTO {table} ({names}) "  # noqa: S608 - names from the model, values are parameters

@@ -145,7 +145,7 @@ def _refuse_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError("number out of range")  # 1e999 would be stored as Infinity
+        raise ValueError("number out of range")  # 1e999: read as inf, written back as Infinity (not JSON)
     return value
 
 

@@ -273,7 +273,7 @@ async def test_escapes_postgres_refuses_are_stored_as_replacement_characters(web
         b"[" * 5000,
     ],
 )
-async def test_bodies_postgres_would_refuse_get_400_not_503(web, body):
+async def test_bodies_that_could_not_be_stored_or_read_back_get_400_not_503(web, body):
     response = await web.post(URL, content=body, headers=headers())
     assert response.status_code == 400
     assert await count() == 0
