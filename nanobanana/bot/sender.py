@@ -125,7 +125,7 @@ UNLIMITED_SEND_LIKE_METHODS: Final = frozenset(
 # Telegram's descriptions for a recipient we can no longer reach.
 _BLOCKED_MARKERS: Final = ("bot was blocked by the user", "user is deactivated", "bot was kicked")
 DEFAULT_MAX_ATTEMPTS: Final = 5
-# A lower bound on the in-process wait for the calls made inside
+# A cap on the in-process wait of the calls made inside
 # `inline_wait_at_most()`; None means the sender's own.
 _inline_wait: ContextVar[float | None] = ContextVar("telegram_inline_wait", default=None)
 
