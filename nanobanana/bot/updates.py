@@ -4,7 +4,10 @@ the outcome."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
 from django.db import DatabaseError
 
 from nanobanana.bot.inbox import inbox_claim, inbox_fail, inbox_finish, inbox_retry_later
@@ -16,6 +19,13 @@ logger = logging.getLogger(__name__)
 RETRYABLE: tuple[type[Exception], ...] = (TransientError, DatabaseError, *REDIS_OUTAGE)
 
 
+async def _feed(bot: Bot, dispatcher: Dispatcher, payload: dict[str, Any]) -> Any:
+    # Not `feed_raw_update`: it logs every exception at ERROR with its
+    # traceback and re-raises, so each retried Telegram hiccup or Redis blip
+    # read as an error. The outcome is logged once, below, at its level.
+    return await dispatcher.feed_update(bot, Update.model_validate(payload, context={"bot": bot}))
+
+
 def update_handle(*, update_id: int) -> str:
     """Returns what happened: skipped, done, retry or failed."""
     row = inbox_claim(update_id=update_id)
@@ -23,7 +33,7 @@ def update_handle(*, update_id: int) -> str:
         return "skipped"
     payload = row.payload
     try:
-        bot_run(lambda bot, dispatcher: dispatcher.feed_raw_update(bot, payload))
+        bot_run(lambda bot, dispatcher: _feed(bot, dispatcher, payload))
     except RETRYABLE as error:
         logger.warning("update will be retried", extra={"update_id": update_id, "error": str(error)})
         inbox_retry_later(update_id=update_id, error=f"{type(error).__name__}: {error}")

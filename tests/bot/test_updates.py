@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,3 +59,29 @@ def test_an_update_that_meets_a_redis_outage_is_handled_again_later(task_queue, 
     row = InboxUpdate.objects.get(update_id=71)
     assert row.status == InboxStatus.PENDING  # the redrive sweep queues it again
     assert row.error.startswith("ConnectionError")
+
+
+def test_a_retried_update_is_a_warning_not_an_error(task_queue, redis_down, caplog):
+    """Found by the fault suite: aiogram logged every retried failure at
+    ERROR with a traceback ("Cause exception while process update")."""
+    caplog.set_level(logging.INFO)
+    inbox_store(update_id=72, payload=text_update(72))
+    assert update_handle(update_id=72) == "retry"
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
+    assert "update will be retried" in [record.getMessage() for record in caplog.records]
+
+
+def test_a_failing_update_is_logged_once_as_an_error(task_queue, monkeypatch, caplog):
+    async def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    runtime_reset()
+    monkeypatch.setattr(build_dispatcher(), "feed_update", broken)
+    caplog.set_level(logging.INFO)
+    inbox_store(update_id=73, payload=text_update(73))
+    assert update_handle(update_id=73) == "failed"
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert [record.getMessage() for record in errors] == ["update failed"]
+    assert "RuntimeError: a bug" in (errors[0].exc_text or "")  # the traceback, redacted (core/logging.py)
+    assert InboxUpdate.objects.get(update_id=73).status == InboxStatus.FAILED
+    runtime_reset()
