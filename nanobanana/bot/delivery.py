@@ -1,8 +1,12 @@
 """Delivering outcomes to the chat: results as a preview plus the full-quality
 document, failures with their reason, status message edits.
 
-Delivery only ever re-sends what is stored; it never regenerates. Results
-already sent are skipped on a retry. A file Telegram will not take goes as a
+Delivery only ever re-sends what is stored; it never regenerates. One
+delivery at a time holds the request's delivery claim, so a re-driven
+delivery never sends alongside one still running. Results already sent are
+skipped on a retry. A worker killed between Telegram's answer and the
+commit that records it leaves that result unrecorded: it is sent again
+(a duplicate is better than a paid result lost). A file Telegram will not take goes as a
 signed link. Telegram refusing even that (a 400 that no retry will change)
 ends the delivery as failed, so the sweep stops re-driving it; transient
 errors are retried by the task."""
@@ -28,7 +32,12 @@ from nanobanana.core import clock
 from nanobanana.core.errors import TransientError
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, GenerationResult, RequestStatus
 from nanobanana.generation.selectors import request_get
-from nanobanana.generation.services import request_mark_delivered, result_mark_sent
+from nanobanana.generation.services import (
+    delivery_claim,
+    delivery_release,
+    request_mark_delivered,
+    result_mark_sent,
+)
 from nanobanana.media.storage import media_link, media_read
 
 logger = logging.getLogger(__name__)
@@ -92,10 +101,23 @@ async def status_processing(bot: Bot, request_id: int) -> None:
 
 
 async def deliver(bot: Bot, request_id: int) -> str:
-    """Tell the user how their request ended, once. Returns the delivery status."""
+    """Tell the user how their request ended, once. Returns the delivery
+    status ("busy" when another delivery holds the claim)."""
+    claim = await sync_to_async(delivery_claim)(request_id=request_id)
+    if claim is None:
+        request = await sync_to_async(request_get)(request_id=request_id)
+        ended = request.status in (RequestStatus.SUCCEEDED, RequestStatus.FAILED)
+        return "busy" if ended and request.delivery_status == DeliveryStatus.PENDING else str(request.delivery_status)
+    try:
+        return await _deliver_claimed(bot, request_id)
+    except Exception:
+        # A retry follows (a transient error): it takes the claim again.
+        await sync_to_async(delivery_release)(request_id=request_id, claim=claim)
+        raise
+
+
+async def _deliver_claimed(bot: Bot, request_id: int) -> str:
     request = await sync_to_async(request_get)(request_id=request_id)
-    if request.delivery_status != DeliveryStatus.PENDING:
-        return str(request.delivery_status)
     texts = Texts(request.user.language)
     try:
         if request.status == RequestStatus.SUCCEEDED:
@@ -103,12 +125,10 @@ async def deliver(bot: Bot, request_id: int) -> str:
             wallet = await sync_to_async(wallet_balance)(user=request.user)
             captured = request.hold.captured_amount
             text = texts("status.done", summary=summary(texts, request), charged=captured, available=wallet.available)
-        elif request.status == RequestStatus.FAILED:
+        else:  # failed: the claim is only given for an ended request
             outcome = DeliveryStatus.DELIVERED
             reason = failure_reason(texts, request.error_code)
             text = texts("status.failed", summary=summary(texts, request), reason=reason, price=request.price)
-        else:
-            return str(request.delivery_status)
         await status_edit(bot, request, text, keyboards.finished(texts, request_id=request.pk))
     except RecipientBlocked:
         outcome = DeliveryStatus.BLOCKED

@@ -57,6 +57,9 @@ class GenerationRequest(models.Model):
         null=True, blank=True, help_text="When the status message last showed the time waited."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    delivery_claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A delivery is sending the outcome until then; others stay away."
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

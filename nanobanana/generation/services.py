@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -59,6 +59,9 @@ POLL_GRACE = timedelta(seconds=60)
 # the poll task's hard time limit (300 s), so the claim outlives any call.
 POLL_LEASE = timedelta(seconds=330)
 REDRIVE_AFTER = timedelta(seconds=120)
+# A delivery holds the request this long while it sends: longer than the
+# delivery task's hard time limit (300 s), so the claim outlives any delivery.
+DELIVERY_LEASE = timedelta(seconds=330)
 # A poll is never scheduled sooner than this, nor later than the deadline plus the slack.
 MIN_POLL_SECONDS = 0.5
 DEADLINE_SLACK_SECONDS = 1.0
@@ -431,11 +434,39 @@ def result_mark_sent(*, result_id: int) -> None:
     GenerationResult.objects.filter(pk=result_id, sent_at__isnull=True).update(sent_at=clock.now())
 
 
+def delivery_claim(*, request_id: int) -> datetime | None:
+    """Take the right to send this request's outcome; None if it is taken,
+    already delivered, or the request has not ended.
+
+    Without it, a delivery the sweep re-drives while the first one is still
+    sending (retrying a 429, or queued behind a backlog) would send the same
+    files twice. The claim's expiry is its token: `delivery_release` and the
+    final mark only touch the claim they were given. A worker killed
+    mid-delivery leaves it to expire (`DELIVERY_LEASE`), and the sweep
+    re-drives after that."""
+    now = clock.now()
+    until = now + DELIVERY_LEASE
+    free = Q(delivery_claimed_until__isnull=True) | Q(delivery_claimed_until__lte=now)
+    claimed = GenerationRequest.objects.filter(
+        free,
+        pk=request_id,
+        delivery_status=DeliveryStatus.PENDING,
+        status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED),
+    ).update(delivery_claimed_until=until)
+    return until if claimed else None
+
+
+def delivery_release(*, request_id: int, claim: datetime) -> None:
+    """Give a claim back (the delivery will be retried): the retry, or the
+    sweep, may take it at once."""
+    GenerationRequest.objects.filter(pk=request_id, delivery_claimed_until=claim).update(delivery_claimed_until=None)
+
+
 def request_mark_delivered(*, request_id: int, delivery_status: str) -> bool:
     """Record how the outcome reached the user, once."""
     return bool(
         GenerationRequest.objects.filter(pk=request_id, delivery_status=DeliveryStatus.PENDING).update(
-            delivery_status=delivery_status, delivered_at=clock.now()
+            delivery_status=delivery_status, delivered_at=clock.now(), delivery_claimed_until=None
         )
     )
 
@@ -466,7 +497,9 @@ def requests_sweep() -> SweepReport:
             status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED),
             delivery_status=DeliveryStatus.PENDING,
             finished_at__lt=now - REDRIVE_AFTER,
-        ).values_list("pk", flat=True)[:500]
+        )
+        .filter(Q(delivery_claimed_until__isnull=True) | Q(delivery_claimed_until__lte=now))
+        .values_list("pk", flat=True)[:500]
     )
     with transaction.atomic():
         for request_id in overdue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,7 @@ class StoredMessage:
     seq: int = 0  # bumped on every change; the chat page polls by it
     deleted: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)  # versions before each edit
+    stored_at: float = field(default_factory=time.time)  # wall clock; `date` has whole seconds only
 
     @property
     def message_id(self) -> int:

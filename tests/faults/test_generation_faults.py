@@ -12,6 +12,15 @@ from tests.faults.conftest import wait_settled
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1500)]
 KILLS = 20
+# A worker killed between Telegram taking a document and the commit that
+# records it cannot know the document arrived: the delivery re-driven later
+# sends it again (at least once; a paid result is never dropped). A second
+# copy is that case only when a kill came this soon after the first copy.
+UNRECORDED_WINDOW = 0.5
+# A request whose worker died mid-call waits for its claim to expire
+# (POLL_LEASE or DELIVERY_LEASE, 330 s) and the next sweep (30 s) before it
+# is re-driven.
+SETTLE_SECONDS = 600
 
 
 def reconcile(stack) -> str:
@@ -24,6 +33,7 @@ def test_worker_killed_mid_generation_20_times(stack, people, record):
     for person in crowd:
         person.prepare_image(f"кот номер {person.user_id}")
     kills = []
+    killed_at: list[float] = []
     stages: collections.Counter[str] = collections.Counter()
     restarts = 0.0
     for person in crowd:
@@ -40,6 +50,7 @@ def test_worker_killed_mid_generation_20_times(stack, people, record):
         state = stack.services.sql("SELECT status FROM generation_generationrequest WHERE chat_id = %s", person.user_id)
         stages[state[0][0] if state else "update not handled yet"] += 1
         stack.worker.kill()  # SIGKILL to the worker's process group: the main process and its children
+        killed_at.append(time.time())
         kills.append(round(delay, 2))
         restarting = time.monotonic()
         stack.start_worker()
@@ -51,15 +62,25 @@ def test_worker_killed_mid_generation_20_times(stack, people, record):
     record(f"the {KILLS} worker restarts took {restarts:.0f} s until each said it was ready")
     user_ids = [person.user_id for person in crowd]
     settling = time.monotonic()
-    rows = wait_settled(stack, user_ids, expected=KILLS, timeout=400)
+    rows = wait_settled(stack, user_ids, expected=KILLS, timeout=SETTLE_SECONDS)
     outcomes: dict[str, int] = {}
     for row in rows:
         key = f"{row['status']}/{row['delivery_status']}/hold {row['hold']}"
         outcomes[key] = outcomes.get(key, 0) + 1
     documents = {person.user_id: len(person.documents()) for person in crowd}
+    # Second copies explained by a kill in the window after the first copy.
+    unrecorded = {
+        person.user_id
+        for person in crowd
+        if len(copies := person.documents()) == 2
+        and any(0 <= kill - copies[0].stored_at <= UNRECORDED_WINDOW for kill in killed_at)
+    }
     settled = time.monotonic() - settling
     record(f"requests: {len(rows)}, settled {settled:.0f} s after the last restart; outcomes {outcomes}")
-    record(f"documents per person: {sorted(documents.values())}")
+    record(
+        f"documents per person: {sorted(documents.values())}; sent again after a kill right after "
+        f"Telegram took the first copy (within {UNRECORDED_WINDOW} s): {len(unrecorded)}"
+    )
     ledger = reconcile(stack)
     record(f"billing_reconcile: {ledger}")
     assert len(rows) == KILLS
@@ -67,7 +88,7 @@ def test_worker_killed_mid_generation_20_times(stack, people, record):
         if row["status"] == "succeeded":
             assert row["delivery_status"] in ("delivered", "linked")
             assert row["hold"] == "captured"
-            assert documents[row["chat_id"]] == 1
+            assert documents[row["chat_id"]] == 1 or row["chat_id"] in unrecorded
         else:
             assert row["status"] == "failed"
             assert row["hold"] == "released"
