@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,6 +70,14 @@ DEADLINE_SLACK_SECONDS = 1.0
 # this often: an edit per status check would be 6 a minute per job, and with
 # a thousand jobs waiting that alone would be past Telegram's 30 messages/s.
 PROGRESS_EVERY = timedelta(seconds=30)
+# Progress edits are the least urgent messages the bot sends: together they
+# may take this much of Telegram's 30 messages/s, so with more videos waiting
+# each status message is refreshed less often (1,000 waiting: every 100 s),
+# and results and replies keep the rest.
+PROGRESS_EDITS_PER_SECOND = 10.0
+# How long a process trusts its count of waiting videos.
+WAITING_COUNT_TTL_SECONDS = 10.0
+_waiting_videos: tuple[float, int] | None = None  # (monotonic time counted, count)
 
 
 @dataclass(frozen=True)
@@ -318,15 +327,28 @@ def _apply_submission(
             _progress_show(request=request)
 
 
+def progress_every() -> timedelta:
+    """How often a waiting video's status message is refreshed now:
+    `PROGRESS_EVERY`, or longer when that many edits would take more than
+    `PROGRESS_EDITS_PER_SECOND`."""
+    global _waiting_videos
+    checked = time.monotonic()
+    if _waiting_videos is None or checked - _waiting_videos[0] > WAITING_COUNT_TTL_SECONDS:
+        count = GenerationRequest.objects.filter(status=RequestStatus.PROCESSING, model__kind="video").count()
+        _waiting_videos = (checked, count)
+    return max(PROGRESS_EVERY, timedelta(seconds=_waiting_videos[1] / PROGRESS_EDITS_PER_SECOND))
+
+
 def _progress_show(*, request: GenerationRequest) -> None:
     """Have the status message show the time waited so far, unless it did
-    less than `PROGRESS_EVERY` ago (checked on the loaded row first, so a
+    less than `progress_every()` ago (checked on the loaded row first, so a
     status check that is not due costs no query)."""
     now = clock.now()
+    every = progress_every()
     shown = request.progress_shown_at
-    if shown is not None and now - shown < PROGRESS_EVERY:
+    if shown is not None and now - shown < every:
         return
-    due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - PROGRESS_EVERY)
+    due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - every)
     if GenerationRequest.objects.filter(due, pk=request.pk, status=RequestStatus.PROCESSING).update(
         progress_shown_at=now
     ):

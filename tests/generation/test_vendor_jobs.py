@@ -168,3 +168,29 @@ def test_a_vendor_rate_limit_is_retried_later_and_then_succeeds(gemini, clock, m
     task_queue.run_all(only="generation.")
     request.refresh_from_db()
     assert request.status == RequestStatus.SUCCEEDED
+
+
+def test_progress_edits_slow_down_when_many_videos_wait(kling, clock, make_user, task_queue, monkeypatch):
+    """With more videos waiting than the progress budget covers at 30 s, each
+    status message is refreshed less often."""
+    monkeypatch.setattr(services, "_waiting_videos", None)
+    monkeypatch.setattr(services, "PROGRESS_EDITS_PER_SECOND", 0.075)  # 3 waiting -> every 40 s
+    assert services.progress_every() == services.PROGRESS_EVERY  # nothing waits
+    viewers = [make_user(tokens=500) for _ in range(3)]
+    videos = [submit(user, model="kling-std", key=f"v{n}", params={"duration": 5}) for n, user in enumerate(viewers)]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    task_queue.pending.clear()
+    assert services.progress_every() == services.PROGRESS_EVERY  # the count is trusted for a while
+    monkeypatch.setattr(services, "_waiting_videos", None)
+    assert services.progress_every() == timedelta(seconds=40)
+
+    def edits_after(seconds: int) -> int:
+        clock.current += timedelta(seconds=seconds)
+        for video in videos:
+            services.request_poll(request_id=video.pk)
+        edits = task_queue.names().count("delivery.status")
+        task_queue.pending.clear()
+        return edits
+
+    assert edits_after(35) == 0  # 35 s since the first edit: not yet (it would be at 30 s)
+    assert edits_after(10) == 3  # 45 s; the vendor takes 60 s
