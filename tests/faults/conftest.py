@@ -218,6 +218,10 @@ class Stack:
             TELEGRAM_RATE_PER_SECOND="1000",
             # The redrive sweep (beat, every 30 s) takes rows older than this.
             INBOX_REDRIVE_AFTER_SECONDS="5",
+            # The production default, stated: pytest's settings put 0 in this
+            # process's environment, and a generation that takes no time
+            # leaves nothing to kill the worker in the middle of.
+            LOCAL_PROVIDER_LATENCY_SECONDS="2",
             **self.env_extra,
         )
 
