@@ -348,8 +348,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| delivered (p50 / p95 / last) | {d['p50']} s / {d['p95']} s / {d['max']} s |",
         f"| delivered within {result['target_s']:g} s | {result['delivered_in_time']} of {result['jobs']} |",
         f"| documents sent twice | {result['documents_sent_twice']} |",
-        f"| vendor calls | {vendor.get('creates')} creates, {vendor.get('checks')} status checks "
-        f"({checks}), {vendor.get('downloads')} downloads |",
+        f"| vendor calls | {vendor.get('creates')} creates, {vendor.get('lists', 0)} task-list pages (the batch "
+        f"poller), {vendor.get('checks')} single status checks ({checks}), {vendor.get('downloads')} downloads |",
         f"| Bot API calls | {', '.join(f'{k} {v}' for k, v in sorted(result['bot_api_calls'].items()))} |",
         f"| worker RSS (process + pool children) | working {memory['ready']} MiB, peak {memory['peak']} MiB, "
         f"end {memory['end']} MiB |",

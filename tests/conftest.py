@@ -84,6 +84,15 @@ def no_vendor_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def fresh_engine_process() -> None:
+    """Each test starts as a new worker process would: no batch scheduled, no
+    count of waiting videos remembered from another test."""
+    from nanobanana.generation.services import process_caches_clear
+
+    process_caches_clear()
+
+
 @pytest.fixture
 def catalog(db: None) -> None:
     from nanobanana.catalog.services import catalog_seed

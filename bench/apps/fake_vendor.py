@@ -8,8 +8,9 @@ every vendor request here and names the host it was meant for in
 
     python -m bench.apps.fake_vendor --port 8091 --latency 60 --video-bytes 1048576
 
-`GET /__stats` answers the number of task creations and status checks, and
-how many status checks each task needed.
+`GET /__stats` answers the number of task creations, task-list pages read
+(the batch poller's calls), single status checks, and how many single checks
+each task needed.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def serve(port: int, latency: float, video_bytes: int) -> None:
     fake = build(latency, video_bytes)
     lock = threading.Lock()
     checks: Counter[str] = Counter()
-    totals = {"creates": 0, "checks": 0, "downloads": 0}
+    totals = {"creates": 0, "lists": 0, "checks": 0, "downloads": 0}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -68,6 +69,8 @@ def serve(port: int, latency: float, video_bytes: int) -> None:
                     totals["creates"] += 1
                 elif host == fake.cdn_host:
                     totals["downloads"] += 1
+                elif "?" in self.path:
+                    totals["lists"] += 1
                 else:
                     totals["checks"] += 1
                     checks[self.path.rsplit("/", 1)[-1]] += 1

@@ -4,12 +4,15 @@ Money rules: tokens are held at submit, captured only when results are
 stored, released on failure or cancel; the billing app makes each of those
 happen at most once. Status changes are conditional updates, so a retried or
 duplicated task is harmless. Nothing here sleeps: waiting on a provider is a
-scheduled `generation.poll`.
+scheduled `generation.poll`, or, for a vendor that lists many jobs in one
+call (`PendingLister`), a scheduled `generation.poll_batch` that asks about
+every waiting job of that vendor at once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -45,13 +48,14 @@ from nanobanana.generation.models import (
     RequestStatus,
 )
 from nanobanana.media.storage import media_exists, media_read, media_save
-from nanobanana.providers.base import GenerationJob, MediaResult, Provider, Submission
+from nanobanana.providers.base import GenerationJob, MediaResult, PendingLister, Provider, Submission
 from nanobanana.providers.registry import provider_get
 
 logger = logging.getLogger(__name__)
 
 TASK_START = "generation.start"
 TASK_POLL = "generation.poll"
+TASK_POLL_BATCH = "generation.poll_batch"
 TASK_DELIVER = "delivery.deliver"
 TASK_STATUS = "delivery.status"
 # How long a poll may be overdue before the sweep assumes its task was lost.
@@ -70,6 +74,18 @@ DEADLINE_SLACK_SECONDS = 1.0
 # this often: an edit per status check would be 6 a minute per job, and with
 # a thousand jobs waiting that alone would be past Telegram's 30 messages/s.
 PROGRESS_EVERY = timedelta(seconds=30)
+# Waiting jobs of a vendor that lists its jobs are asked about together: a
+# job due at t is asked in the batch at the end of its window (at most this
+# much later), and a batch takes at most BATCH_MAX jobs.
+BATCH_WINDOW_SECONDS = 2.0
+BATCH_MAX = 1000
+# A job a batch hands to its own poll is left out of batches this long, so
+# later batches do not hand it on again while that poll waits in the queue;
+# if the poll is lost, a batch (or the sweep) takes the job up after it.
+HANDOFF_SECONDS = 60.0
+# The batches this process has already scheduled, as (provider, window end):
+# a thousand jobs due in one window make one task, not a thousand.
+_batches_scheduled: set[tuple[str, int]] = set()
 # Progress edits are the least urgent messages the bot sends: together they
 # may take this much of Telegram's 30 messages/s, so with more videos waiting
 # each status message is refreshed less often (1,000 waiting: every 100 s),
@@ -283,14 +299,121 @@ def _schedule_poll(*, request: GenerationRequest, after: float) -> None:
         until_deadline = (request.deadline_at - now).total_seconds()
         after = min(after, max(until_deadline, 0.0) + DEADLINE_SLACK_SECONDS)
     after = max(after, MIN_POLL_SECONDS)
+    due = now + timedelta(seconds=after)
     scheduled = GenerationRequest.objects.filter(pk=request.pk, status=RequestStatus.PROCESSING).update(
-        next_poll_at=now + timedelta(seconds=after), poll_claimed_until=None
+        next_poll_at=due, poll_claimed_until=None
     )
-    if scheduled:
+    provider = provider_get(request.model.provider)
+    if scheduled and request.provider_job_id and isinstance(provider, PendingLister):
+        _batch_schedule(provider_name=provider.name, due=due)
+    elif scheduled:
         enqueue(TASK_POLL, request.pk, countdown=after)
     else:
         # Cancelled (or failed) while the vendor was being asked: stop its job too.
-        _cancel_quietly(provider=provider_get(request.model.provider), job_id=request.provider_job_id)
+        _cancel_quietly(provider=provider, job_id=request.provider_job_id)
+
+
+def _batch_schedule(*, provider_name: str, due: datetime) -> None:
+    """Have a `generation.poll_batch` of this vendor run at the end of the
+    window `due` falls in, unless this process already asked for it. Another
+    process may ask for the same window: the second batch finds nothing due.
+    A batch lost with a killed worker leaves its jobs overdue for the sweep."""
+    window = math.ceil(due.timestamp() / BATCH_WINDOW_SECONDS)
+    key = (provider_name, window)
+    if key in _batches_scheduled:
+        return
+    current = math.floor(clock.now().timestamp() / BATCH_WINDOW_SECONDS)
+    _batches_scheduled.difference_update({seen for seen in _batches_scheduled if seen[1] < current})
+    _batches_scheduled.add(key)
+    countdown = max(window * BATCH_WINDOW_SECONDS - clock.now().timestamp(), 0.0)
+    enqueue(TASK_POLL_BATCH, provider_name, window, countdown=countdown)
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    asked: int
+    waiting: int
+    handed_on: int
+
+
+def requests_poll_batch(*, provider_name: str, window: int | None = None) -> BatchReport:
+    """Ask a vendor about all its due jobs in one listing (`PendingLister`).
+
+    The jobs still running are scheduled again (and their progress shown);
+    every other one, finished, failed, past its deadline or not listed, gets
+    its own `generation.poll` now, which downloads, completes or fails it as
+    usual. When the listing fails, each job is asked about on its own.
+    `window` is the one this batch was scheduled for: it asks about every job
+    due by the window's end, even when it runs early, and a job due in the
+    same window again schedules another batch."""
+    _batches_scheduled.discard((provider_name, window or 0))
+    provider = provider_get(provider_name)
+    if not isinstance(provider, PendingLister):
+        return BatchReport(asked=0, waiting=0, handed_on=0)
+    now = clock.now()
+    cutoff = now
+    if window is not None:
+        cutoff = max(now, datetime.fromtimestamp(window * BATCH_WINDOW_SECONDS, tz=now.tzinfo))
+    rows = _batch_claim(provider_name=provider_name, now=now, cutoff=cutoff)
+    if not rows:
+        return BatchReport(asked=0, waiting=0, handed_on=0)
+    live = [row for row in rows if row["deadline_at"] is None or row["deadline_at"] > now]
+    try:
+        pending = provider.pending_among([row["provider_job_id"] for row in live]) if live else {}
+    except Exception as error:
+        # Each job's own check then retries, classifies or fails it as usual.
+        transient = isinstance(error, ProviderTransientError)
+        logger.warning(
+            "vendor job listing failed; asking job by job",
+            extra={"provider": provider_name, "error": str(error)},
+            exc_info=not transient,
+        )
+        pending = {}
+    waiting: dict[float, list[int]] = {}
+    for row in live:
+        submission = pending.get(row["provider_job_id"])
+        if submission is not None:
+            after = submission.poll_after
+            deadline = row["deadline_at"]
+            if deadline is not None:
+                after = min(after, (deadline - now).total_seconds() + DEADLINE_SLACK_SECONDS)
+            waiting.setdefault(max(after, MIN_POLL_SECONDS), []).append(row["pk"])
+    kept = {pk for ids in waiting.values() for pk in ids}
+    handed_on = [row["pk"] for row in rows if row["pk"] not in kept]
+    videos = [row["pk"] for row in rows if row["pk"] in kept and row["model__kind"] == "video"]
+    with transaction.atomic():
+        for after, ids in waiting.items():
+            due = now + timedelta(seconds=after)
+            GenerationRequest.objects.filter(pk__in=ids, status=RequestStatus.PROCESSING).update(
+                next_poll_at=due, poll_claimed_until=None
+            )
+            _batch_schedule(provider_name=provider_name, due=due)
+        GenerationRequest.objects.filter(pk__in=handed_on, status=RequestStatus.PROCESSING).update(
+            next_poll_at=now + timedelta(seconds=HANDOFF_SECONDS), poll_claimed_until=None
+        )
+        for request_id in handed_on:
+            enqueue(TASK_POLL, request_id)
+        _progress_show_many(request_ids=videos, now=now)
+    return BatchReport(asked=len(live), waiting=len(kept), handed_on=len(handed_on))
+
+
+def _batch_claim(*, provider_name: str, now: datetime, cutoff: datetime) -> list[dict[str, Any]]:
+    """Take the poll claim of up to `BATCH_MAX` jobs of a vendor due by
+    `cutoff`, the longest due first; jobs another poll holds are skipped."""
+    free = Q(poll_claimed_until__isnull=True) | Q(poll_claimed_until__lte=now)
+    with transaction.atomic():
+        ids = list(
+            GenerationRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(free, status=RequestStatus.PROCESSING, model__provider=provider_name, next_poll_at__lte=cutoff)
+            .exclude(provider_job_id="")
+            .order_by("next_poll_at")
+            .values_list("pk", flat=True)[:BATCH_MAX]
+        )
+        GenerationRequest.objects.filter(pk__in=ids).update(
+            poll_claimed_until=now + POLL_LEASE, attempts=F("attempts") + 1
+        )
+    fields = ("pk", "provider_job_id", "deadline_at", "model__kind")
+    return [dict(row) for row in GenerationRequest.objects.filter(pk__in=ids).values(*fields)]
 
 
 def _give_up(*, request: GenerationRequest, provider: Provider, detail: str) -> None:
@@ -327,6 +450,14 @@ def _apply_submission(
             _progress_show(request=request)
 
 
+def process_caches_clear() -> None:
+    """Forget what this process remembers between calls (the batches it
+    scheduled, the count of waiting videos), as a new process would."""
+    global _waiting_videos
+    _batches_scheduled.clear()
+    _waiting_videos = None
+
+
 def progress_every() -> timedelta:
     """How often a waiting video's status message is refreshed now:
     `PROGRESS_EVERY`, or longer when that many edits would take more than
@@ -353,6 +484,22 @@ def _progress_show(*, request: GenerationRequest) -> None:
         progress_shown_at=now
     ):
         enqueue(TASK_STATUS, request.pk)
+
+
+def _progress_show_many(*, request_ids: list[int], now: datetime) -> None:
+    """`_progress_show` for many waiting videos in one update."""
+    if not request_ids:
+        return
+    every = progress_every()
+    due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - every)
+    shown = list(
+        GenerationRequest.objects.filter(due, pk__in=request_ids, status=RequestStatus.PROCESSING).values_list(
+            "pk", flat=True
+        )
+    )
+    GenerationRequest.objects.filter(pk__in=shown).update(progress_shown_at=now)
+    for request_id in shown:
+        enqueue(TASK_STATUS, request_id)
 
 
 def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:

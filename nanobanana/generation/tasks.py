@@ -24,3 +24,9 @@ def poll(request_id: int) -> None:
 def sweep() -> dict[str, int]:
     report = services.requests_sweep()
     return {"polled": report.polled, "restarted": report.restarted, "redelivered": report.redelivered}
+
+
+@shared_task(name="generation.poll_batch", base=AppTask, time_limit=300, soft_time_limit=280)
+def poll_batch(provider_name: str, window: int | None = None) -> dict[str, int]:
+    report = services.requests_poll_batch(provider_name=provider_name, window=window)
+    return {"asked": report.asked, "waiting": report.waiting, "handed_on": report.handed_on}

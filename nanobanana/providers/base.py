@@ -16,9 +16,9 @@ far (pending) or a finished success (succeeded).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 MediaKind = Literal["image", "video"]
 SubmissionState = Literal["pending", "succeeded"]
@@ -134,3 +134,17 @@ class Provider(Protocol):
         cancelling a finished or unknown job is not an error. A provider
         without `capabilities.supports_cancel` does nothing."""
         ...
+
+
+@runtime_checkable
+class PendingLister(Protocol):
+    """A provider that can say in one call (a page of its task list) which
+    of many jobs are still running, so a thousand waiting jobs cost a few
+    calls per round instead of a thousand `check`s.
+
+    `pending_among` returns a pending `Submission` for each job id the vendor
+    lists as still working. Every other id (finished, failed, or not on the
+    pages read) is left to `check`, which downloads results and classifies
+    failures as usual. Raises the errors listed in this module's docstring."""
+
+    def pending_among(self, job_ids: Sequence[str]) -> Mapping[str, Submission]: ...

@@ -6,6 +6,8 @@ issuer is `KLING_ACCESS_KEY`, sent as a bearer token. Every answer is an
 envelope `{code, message, request_id, data}` where `code` 0 means success;
 tasks report `task_status` `submitted`, `processing`, `succeed` or `failed`,
 and a finished task lists video URLs, fetched with the safe downloader.
+Waiting jobs are checked together through the task lists
+(`GET /v1/videos/{endpoint}?pageNum=&pageSize=`, up to 500 tasks a page).
 Kling has no cancel.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -36,6 +39,9 @@ VENDOR = "kling"
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 RESULT_HOSTS = ("klingai.com", "kling.ai", "kuaishou.com")
 POLL_SECONDS = 10.0
+LIST_PAGE_SIZE = 500  # the most Kling's task list gives in one page
+LIST_MAX_PAGES = 10  # a job further back than this is asked about on its own
+RUNNING = frozenset({"submitted", "processing"})
 TOKEN_SECONDS = 1800
 MODES = {"std": "std", "pro": "pro"}
 DURATIONS = {5: "5", 10: "10"}
@@ -94,6 +100,34 @@ class KlingProvider:
         data = self._call("GET", f"/v1/videos/{endpoint}/{task_id}", checking=True)
         return self._state(job, job_id=job_id, data=data)
 
+    def pending_among(self, job_ids: Sequence[str]) -> Mapping[str, Submission]:
+        """The jobs Kling's task lists show as still running (see `PendingLister`).
+
+        Lists are read newest first, a page at a time, until every job was
+        seen or a page comes back short (or `LIST_MAX_PAGES`)."""
+        wanted: dict[str, set[str]] = {}
+        for job_id in job_ids:
+            endpoint, _, task_id = job_id.partition(":")
+            if endpoint in ENDPOINTS and task_id:
+                wanted.setdefault(endpoint, set()).add(task_id)
+        pending: dict[str, Submission] = {}
+        for endpoint, unseen in wanted.items():
+            for page in range(1, LIST_MAX_PAGES + 1):
+                query = f"?pageNum={page}&pageSize={LIST_PAGE_SIZE}"
+                tasks = self._envelope("GET", f"/v1/videos/{endpoint}{query}", checking=False)
+                if not isinstance(tasks, list):
+                    raise malformed(VENDOR, "task list is not a list")
+                for task in tasks:
+                    task_id = str(task.get("task_id")) if isinstance(task, dict) else ""
+                    if task_id in unseen:
+                        unseen.discard(task_id)
+                        if task.get("task_status") in RUNNING:
+                            job_id = f"{endpoint}:{task_id}"
+                            pending[job_id] = Submission(state="pending", job_id=job_id, poll_after=POLL_SECONDS)
+                if not unseen or len(tasks) < LIST_PAGE_SIZE:
+                    break
+        return pending
+
     def cancel(self, job_id: str) -> None:
         """Kling has no cancel."""
 
@@ -101,7 +135,7 @@ class KlingProvider:
 
     def _state(self, job: GenerationJob, *, job_id: str, data: dict[str, Any]) -> Submission:
         status = data.get("task_status")
-        if status in {"submitted", "processing"}:
+        if status in RUNNING:
             return Submission(state="pending", job_id=job_id, poll_after=POLL_SECONDS)
         if status == "failed":
             message = str(data.get("task_status_msg") or "")[:300]
@@ -127,6 +161,13 @@ class KlingProvider:
         return Submission(state="succeeded", job_id=job_id, results=(media,), progress=1.0)
 
     def _call(self, method: str, path: str, *, checking: bool, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = self._envelope(method, path, checking=checking, json=json)
+        if not isinstance(data, dict):
+            raise malformed(VENDOR, "envelope without data")
+        return data
+
+    def _envelope(self, method: str, path: str, *, checking: bool, json: dict[str, Any] | None = None) -> Any:
+        """The `data` of a successful envelope; Kling's failures as our errors."""
         base = (env("KLING_API_BASE") or DEFAULT_BASE_URL).rstrip("/")
         headers = {"Authorization": f"Bearer {_token()}", "Content-Type": "application/json"}
         response, envelope = request_json(
@@ -152,10 +193,7 @@ class KlingProvider:
                 message=f"{code} {message}",
                 checking=checking,
             )
-        data = envelope.get("data") if isinstance(envelope, dict) else None
-        if not isinstance(data, dict):
-            raise malformed(VENDOR, "envelope without data")
-        return data
+        return envelope.get("data") if isinstance(envelope, dict) else None
 
 
 def _token() -> str:

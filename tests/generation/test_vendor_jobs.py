@@ -90,7 +90,7 @@ def test_a_minute_long_video_completes_while_the_worker_serves_others(kling, clo
     task_queue.run_all(include_delayed=False, only="generation.")
     video.refresh_from_db()
     assert video.status == RequestStatus.PROCESSING
-    polls = [countdown for name, _, countdown in task_queue.pending if name == "generation.poll"]
+    polls = [countdown for name, _, countdown in task_queue.pending if name == "generation.poll_batch"]
     assert polls
     assert polls[-1] > 0  # a scheduled re-check, not a held worker
 
@@ -194,3 +194,81 @@ def test_progress_edits_slow_down_when_many_videos_wait(kling, clock, make_user,
 
     assert edits_after(35) == 0  # 35 s since the first edit: not yet (it would be at 30 s)
     assert edits_after(10) == 3  # 45 s; the vendor takes 60 s
+
+
+@pytest.fixture
+def make_users(make_user):
+    return lambda count: [make_user(tokens=500) for _ in range(count)]
+
+
+def statuses(videos) -> list[str]:
+    return [GenerationRequest.objects.get(pk=video.pk).status for video in videos]
+
+
+def test_waiting_jobs_of_a_listing_vendor_are_asked_about_together(kling, clock, make_users, task_queue):
+    videos = [submit(user, model="kling-std", key=f"v{n}") for n, user in enumerate(make_users(5))]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    assert task_queue.names().count("generation.poll_batch") == 1  # five jobs due together: one batch
+    kling.calls.clear()
+    for _ in range(5):
+        clock.current += timedelta(seconds=10)
+        assert task_queue.run_all(limit=1, only="generation.poll_batch") == ["generation.poll_batch"]
+    lists = [call for call in kling.calls if call.path == "/v1/videos/text2video"]
+    assert len(lists) == 5  # one listing per round, no check per job
+    assert kling.paths("GET") == ["/v1/videos/text2video"] * 5
+    assert lists[0].query == {"pageNum": ["1"], "pageSize": ["500"]}
+    assert statuses(videos) == [RequestStatus.PROCESSING] * 5
+    clock.current += timedelta(seconds=15)
+    task_queue.run_all(only="generation.")
+    assert statuses(videos) == [RequestStatus.SUCCEEDED] * 5  # each finished one was fetched on its own
+
+
+def test_when_the_listing_fails_each_job_is_asked_about_on_its_own(kling, clock, make_users, task_queue):
+    videos = [submit(user, model="kling-std", key=f"v{n}") for n, user in enumerate(make_users(3))]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    kling.scenario, kling.phase = "server_error", "list"
+    clock.current += timedelta(seconds=10)
+    task_queue.run_all(limit=1, only="generation.poll_batch")
+    assert task_queue.names().count("generation.poll") == 3
+    task_queue.run_all(limit=3, only="generation.poll")  # each asks, finds it running, and goes back to batches
+    assert statuses(videos) == [RequestStatus.PROCESSING] * 3
+    assert [name for name in task_queue.names() if name.startswith("generation.")] == ["generation.poll_batch"]
+
+
+def test_a_job_the_listing_no_longer_shows_is_failed_and_refunded(kling, clock, make_users, task_queue):
+    (video,) = [submit(user, model="kling-std", key="v") for user in make_users(1)]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    kling.tasks.clear()  # the vendor forgot it
+    clock.current += timedelta(seconds=10)
+    task_queue.run_all(only="generation.")
+    video.refresh_from_db()
+    assert video.status == RequestStatus.FAILED
+    assert video.hold.status == HoldStatus.RELEASED
+
+
+def test_a_job_past_its_deadline_gets_its_own_last_answer(kling, clock, make_users, task_queue):
+    (video,) = [submit(user, model="kling-std", key="v") for user in make_users(1)]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    kling.latency_seconds = 10_000  # the vendor never finishes
+    for task in kling.tasks.values():
+        task["ready_at"] = clock.current + timedelta(seconds=10_000)
+    video.refresh_from_db()
+    clock.current = video.deadline_at + timedelta(seconds=5)
+    task_queue.run_all(only="generation.")
+    video.refresh_from_db()
+    assert video.status == RequestStatus.FAILED
+    assert video.error_code == "timeout"
+    assert video.hold.status == HoldStatus.RELEASED
+
+
+def test_a_job_handed_to_its_own_poll_is_not_handed_on_again(kling, clock, make_users, task_queue):
+    (video,) = [submit(user, model="kling-std", key="v") for user in make_users(1)]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    clock.current += timedelta(seconds=61)  # finished at the vendor
+    task_queue.run_all(limit=1, only="generation.poll_batch")
+    assert task_queue.names().count("generation.poll") == 1
+    clock.current += timedelta(seconds=5)  # its poll still waits in a long queue
+    assert services.requests_poll_batch(provider_name="kling").asked == 0
+    assert task_queue.names().count("generation.poll") == 1
+    task_queue.run_all(only="generation.")
+    assert statuses([video]) == [RequestStatus.SUCCEEDED]

@@ -20,6 +20,7 @@ import pytest
 
 from nanobanana.core.errors import ProviderError, ProviderJobLost, ProviderPolicyError, ProviderTransientError
 from nanobanana.media import download as media_download
+from nanobanana.providers import kling as kling_module
 from nanobanana.providers.base import GenerationJob, Provider, Submission
 from nanobanana.providers.gemini import GeminiProvider
 from nanobanana.providers.kling import KlingProvider
@@ -345,3 +346,29 @@ def test_gemini_keeps_the_images_made_before_a_later_call_fails(monkeypatch, fak
     submission = provider.submit(SPECS[0].job())  # asks for two images
     assert submission.state == "succeeded"
     assert len(submission.results) == 1
+
+
+def test_kling_names_its_running_jobs_from_its_task_list_page_by_page(monkeypatch, fake_clock):
+    """`pending_among` (the batch poller's one call per round): running jobs
+    only, read a page at a time until every job was seen or a page is short."""
+    for name, value in KLING_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(kling_module, "LIST_PAGE_SIZE", 2)
+    fake = FakeKling(latency_seconds=60)
+    provider = KlingProvider(http_client=httpx_client(fake))
+    jobs = [
+        provider.submit(GenerationJob(request_id=n, model="kling-v2-1", kind="video", prompt="waves", params={}))
+        for n in range(5)
+    ]
+    oldest = jobs[0].job_id.partition(":")[2]
+    fake.tasks[oldest]["ready_at"] = fake_clock.now()  # finished: left to its own check
+    fake.calls.clear()
+    pending = provider.pending_among([job.job_id for job in jobs] + ["text2video:404404"])
+    assert sorted(pending) == sorted(job.job_id for job in jobs[1:])
+    assert all(item.state == "pending" and item.poll_after > 0 for item in pending.values())
+    pages = [call.query["pageNum"] for call in fake.calls]
+    assert pages == [["1"], ["2"], ["3"]]  # 2 + 2 + 1: the short page ends the search for the unknown one
+    fake.scenario, fake.phase = "rate_limited", "list"
+    with pytest.raises(ProviderTransientError) as caught:
+        provider.pending_among([jobs[1].job_id])
+    assert caught.value.retry_after == RETRY_AFTER

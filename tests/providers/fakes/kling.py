@@ -8,6 +8,9 @@
 - `GET /v1/videos/{text2video|image2video}/{task_id}` moves the task through
   `processing` to `succeed` with `task_result.videos[{id, url, duration}]`,
   or `failed` with `task_status_msg`;
+- `GET /v1/videos/{text2video|image2video}?pageNum=&pageSize=` lists that
+  endpoint's tasks newest first (`pageSize` 1-500, `pageNum` 1-1000), each
+  as the query shows it;
 - errors keep the envelope with a non-zero `code`: 1301 content security
   (policy), 1302 rate limit (HTTP 429), 5000 internal error (HTTP 500).
 """
@@ -59,6 +62,8 @@ class FakeKling(FakeVendor):
             return self._create(call, parts[2])
         if call.method == "GET" and parts[:2] == ["v1", "videos"] and len(parts) == 4:
             return self._query(parts[2], parts[3])
+        if call.method == "GET" and parts[:2] == ["v1", "videos"] and len(parts) == 3:
+            return self._list(call, parts[2])
         return envelope(404, 1203, "resource not found")
 
     def _common_failure(self, scenario: str) -> Reply | None:
@@ -99,21 +104,40 @@ class FakeKling(FakeVendor):
         task = self.tasks.get(task_id)
         if scenario == "lost" or task is None or task["endpoint"] != endpoint:
             return envelope(404, 1203, "task not found")
+        return envelope(200, 0, "SUCCEED", self._task(task_id, task, scenario=scenario, advance=True))
+
+    def _list(self, call: Call, endpoint: str) -> Reply:
+        failure = self._common_failure(self.failing("list"))
+        if failure is not None:
+            return failure
+        try:
+            page = int(call.query.get("pageNum", ["1"])[0])
+            size = int(call.query.get("pageSize", ["30"])[0])
+        except ValueError:
+            return envelope(400, 1201, "invalid request parameters")
+        if not (1 <= page <= 1000 and 1 <= size <= 500) or endpoint not in {"text2video", "image2video"}:
+            return envelope(400, 1201, "invalid request parameters")
+        newest_first = sorted((int(k) for k, task in self.tasks.items() if task["endpoint"] == endpoint), reverse=True)
+        chosen = newest_first[(page - 1) * size : page * size]
+        listed = [
+            self._task(str(task_id), self.tasks[str(task_id)], scenario="success", advance=True) for task_id in chosen
+        ]
+        return envelope(200, 0, "SUCCEED", listed)
+
+    def _task(self, task_id: str, task: dict[str, Any], *, scenario: str, advance: bool) -> dict[str, Any]:
+        """The task as Kling shows it. Without latency a task moves on as it is
+        looked at: each query or listing (`advance`) uses up a pending check."""
         data: dict[str, Any] = {"task_id": task_id, "created_at": 1, "updated_at": 2}
         if self.latency_seconds and clock.now() < task["ready_at"]:
-            return envelope(200, 0, "SUCCEED", {**data, "task_status": "processing"})
+            return {**data, "task_status": "processing"}
         if not self.latency_seconds and task["checks_left"] > 0:
-            task["checks_left"] -= 1
-            return envelope(200, 0, "SUCCEED", {**data, "task_status": "processing"})
+            if advance:
+                task["checks_left"] -= 1
+            return {**data, "task_status": "processing"}
         if scenario == "policy":
-            return envelope(
-                200,
-                0,
-                "SUCCEED",
-                {**data, "task_status": "failed", "task_status_msg": "Failure to pass the risk control system"},
-            )
+            return {**data, "task_status": "failed", "task_status_msg": "Failure to pass the risk control system"}
         if scenario == "malformed":
-            return envelope(200, 0, "SUCCEED", {**data, "task_status": "succeed", "task_result": {}})
+            return {**data, "task_status": "succeed", "task_result": {}}
         url = self.result_url or f"https://{self.cdn_host}/bs2/upload/{task_id}.mp4"
         video = {"id": f"v{task_id}", "url": url, "duration": "5.0"}
-        return envelope(200, 0, "SUCCEED", {**data, "task_status": "succeed", "task_result": {"videos": [video]}})
+        return {**data, "task_status": "succeed", "task_result": {"videos": [video]}}
