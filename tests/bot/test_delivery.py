@@ -1,5 +1,7 @@
-"""One delivery at a time: a re-driven delivery never sends alongside one
-still running, and a claim left by a killed worker expires."""
+"""Delivery from a worker: progress edits of the status message never wait
+in a worker slot, and one delivery at a time sends an outcome (a re-driven
+delivery never sends alongside one still running; a claim left by a killed
+worker expires)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,61 @@ from nanobanana.generation import services
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, RequestStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class BusyBot:
+    """Answers every edit with the sender's "no slot within your wait"."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = retry_after
+        self.edits = 0
+
+    async def edit_message_text(self, **_: Any) -> None:
+        self.edits += 1
+        raise TransientError("editMessageText: next send slot later", retry_after=self.retry_after)
+
+    async def send_message(self, *_: Any, **__: Any) -> None:  # pragma: no cover - must not be reached
+        raise AssertionError("a status message that exists is edited, never sent anew")
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections():
+    """The ORM ran on asgiref's thread: close its connection before teardown."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+def submit_image(make_user) -> GenerationRequest:
+    request, _ = services.request_submit(
+        user=make_user(tokens=10),
+        model_slug="local-fast",
+        raw_params={},
+        prompt="a lighthouse",
+        chat_id=7,
+        idempotency_key="k",
+        status_message_id=3,
+    )
+    return request
+
+
+@pytest.fixture
+def waiting(make_user, task_queue, catalog) -> GenerationRequest:
+    request = submit_image(make_user)
+    GenerationRequest.objects.filter(pk=request.pk).update(status=RequestStatus.PROCESSING, started_at=timezone.now())
+    return request
+
+
+async def test_a_progress_edit_whose_slot_is_near_is_left_to_the_task_retry(waiting):
+    bot = BusyBot(retry_after=1.0)
+    with pytest.raises(TransientError):
+        await delivery.status_processing(bot, waiting.pk)  # type: ignore[arg-type]
+    assert bot.edits == 1
+
+
+async def test_a_progress_edit_whose_slot_is_far_is_dropped(waiting):
+    bot = BusyBot(retry_after=delivery.STATUS_RETRY_WITHIN_SECONDS + 10)
+    await delivery.status_processing(bot, waiting.pk)  # type: ignore[arg-type]
+    assert bot.edits == 1
 
 
 class RecordingBot:
@@ -44,25 +101,10 @@ class RecordingBot:
         self.calls.append("sendMessage")
 
 
-@pytest.fixture(autouse=True)
-async def close_thread_connections():
-    """The ORM ran on asgiref's thread: close its connection before teardown."""
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.fixture
 def finished(make_user, task_queue, catalog) -> GenerationRequest:
     """A succeeded image request whose outcome is not delivered yet."""
-    request, _ = services.request_submit(
-        user=make_user(tokens=10),
-        model_slug="local-fast",
-        raw_params={},
-        prompt="a lighthouse",
-        chat_id=7,
-        idempotency_key="k",
-        status_message_id=3,
-    )
+    request = submit_image(make_user)
     task_queue.run_all(only="generation.")
     task_queue.pending.clear()  # the delivery tasks: these tests call delivery directly
     request.refresh_from_db()
@@ -122,12 +164,5 @@ def test_a_claim_left_by_a_killed_worker_expires_and_the_sweep_redrives(finished
 
 
 def test_a_request_still_running_cannot_be_claimed_for_delivery(make_user, task_queue, catalog):
-    request, _ = services.request_submit(
-        user=make_user(tokens=10),
-        model_slug="local-fast",
-        raw_params={},
-        prompt="x",
-        chat_id=7,
-        idempotency_key="k",
-    )
+    request = submit_image(make_user)
     assert services.delivery_claim(request_id=request.pk) is None
