@@ -227,6 +227,12 @@ class Process:
         """Resident memory of the process and all its descendants."""
         return sum(_rss_kib(pid) for pid in [self.pid, *_descendants(self.pid)]) / 1024
 
+    def pss_mib(self) -> float:
+        """Proportional memory of the process and its descendants: pages they
+        share (a prefork pool's parent and children share what the parent
+        imported) counted once in all, so this is what they cost together."""
+        return sum(_pss_kib(pid) for pid in [self.pid, *_descendants(self.pid)]) / 1024
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the process and its living descendants."""
         return sum(_cpu_seconds(pid) for pid in [self.pid, *_descendants(self.pid)])
@@ -268,9 +274,48 @@ def _cpu_seconds(pid: int) -> float:
     return 0.0
 
 
+def cpu_of_programs(*names: str) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on the
+    machine whose program name is one of `names` (e.g. `postgres`,
+    `redis-server`): servers whose work a benchmark causes in processes it
+    did not start. Exited processes no longer count."""
+    found = dict.fromkeys(names, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            comm = (entry / "comm").read_text().strip()
+            if comm in found:
+                found[comm] += _cpu_seconds(int(entry.name))
+    return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, everything
+    but idle and I/O wait) since boot, from /proc/stat."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process (every thread), e.g. the in-process sandbox."""
+    return _cpu_seconds(os.getpid())
+
+
 def load_average() -> float:
     """The machine's 1-minute load average: how shared the cores were."""
     return round(os.getloadavg()[0], 2)
+
+
+def _pss_kib(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _rss_kib(pid: int) -> int:

@@ -196,6 +196,7 @@ def run() -> dict[str, Any]:
             _worker_ready()
             ready_rss = worker.rss_mib()
             cpu_before = worker.cpu_seconds()
+            cpu_marks = [_cpu_by_process(worker, vendor, beat)]
             load = [harness.load_average()]
             ready_at = time.time()
             deadline = time.monotonic() + target + 120
@@ -219,7 +220,9 @@ def run() -> dict[str, Any]:
             )
             vendor_stats = httpx.get(f"http://127.0.0.1:{vendor_port}/__stats", timeout=5).json()
             end_rss = worker.rss_mib()
+            end_pss = worker.pss_mib()
             worker_cpu = worker.cpu_seconds() - cpu_before
+            cpu_marks.append(_cpu_by_process(worker, vendor, beat))
             load.append(harness.load_average())
             documents = Counter(int(c.params.get("chat_id", 0)) for c in fake.calls("sendDocument") if c.status == 200)
             methods = Counter(call.method for call in fake.calls())
@@ -251,7 +254,28 @@ def run() -> dict[str, Any]:
     result["worker_cpu_s"] = round(worker_cpu, 1)
     result["worker_cpu_ms_per_job"] = round(worker_cpu * 1000 / max(1, result["jobs"]), 1)
     result["load_average"] = {"start": load[0], "end": load[-1]}
+    result["worker_pss_end_mib"] = round(end_pss, 1)
+    result["cpu_by_process_s"] = {
+        key: round(cpu_marks[1][key] - cpu_marks[0][key], 1) for key in cpu_marks[0] if key != "_at"
+    }
+    result["cpu_window_s"] = round(cpu_marks[1]["_at"] - cpu_marks[0]["_at"], 1)
     return result
+
+
+def _cpu_by_process(worker: harness.Process, vendor: harness.Process, beat: harness.Process) -> dict[str, float]:
+    """CPU seconds so far of each process in the run, and of the machine, to
+    say what the cores were busy with between two marks (`_at`: the time)."""
+    servers = harness.cpu_of_programs("postgres", "redis-server")
+    return {
+        "worker": worker.cpu_seconds(),
+        "vendor fake": vendor.cpu_seconds(),
+        "sandbox Bot API and this monitor": harness.own_cpu_seconds(),
+        "beat": beat.cpu_seconds(),
+        "postgres": servers["postgres"],
+        "redis": servers["redis-server"],
+        "whole machine": harness.machine_busy_seconds(),
+        "_at": time.monotonic(),
+    }
 
 
 def _task_times(log_dir: Path) -> dict[str, dict[str, float]]:
@@ -328,6 +352,11 @@ def _result(
     }
 
 
+def _cpu_split(result: dict[str, Any]) -> str:
+    split = result.get("cpu_by_process_s", {})
+    return ", ".join(f"{name} {seconds} s" for name, seconds in split.items()) or "not measured"
+
+
 def markdown(result: dict[str, Any]) -> str:
     d, vendor = result["delivered_s"], result["vendor"]
     checks = ", ".join(f"{n} checks: {tasks} jobs" for n, tasks in vendor.get("checks_per_task", {}).items())
@@ -353,9 +382,13 @@ def markdown(result: dict[str, Any]) -> str:
         f"| Bot API calls | {', '.join(f'{k} {v}' for k, v in sorted(result['bot_api_calls'].items()))} |",
         f"| worker RSS (process + pool children) | working {memory['ready']} MiB, peak {memory['peak']} MiB, "
         f"end {memory['end']} MiB |",
+        f"| worker PSS at the end (shared pages counted once: what the worker costs the machine) | "
+        f"{result.get('worker_pss_end_mib', 'not measured')} MiB |",
         f"| outcomes | {', '.join(f'{k}: {v}' for k, v in sorted(result['statuses'].items()))} |",
         f"| worker CPU (process + pool children) | {result['worker_cpu_s']} s, "
         f"{result['worker_cpu_ms_per_job']} ms per job |",
+        f"| CPU by process while the jobs ran ({result.get('cpu_window_s', '?')} s, "
+        f"{os.cpu_count()} cores) | {_cpu_split(result)} |",
         f"| machine load average (1 min) at start / end | {result['load_average']['start']} / "
         f"{result['load_average']['end']} on {os.cpu_count()} cores |",
         f"| error log lines | {result['error_log_lines']} |",
