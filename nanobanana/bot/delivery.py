@@ -5,9 +5,9 @@ Delivery only ever re-sends what is stored; it never regenerates. One
 delivery at a time holds the request's delivery claim, so a re-driven
 delivery never sends alongside one still running. Results already sent are
 skipped on a retry. A worker killed between Telegram's answer and the
-commit that records it leaves that result unrecorded: it is sent again
-(a duplicate is better than a paid result lost). A file Telegram will not take goes as a
-signed link. Telegram refusing even that (a 400 that no retry will change)
+commit that records it leaves that result unrecorded: it is sent again (a
+duplicate is better than a paid result lost). A file Telegram will not take
+goes as a signed link. Telegram refusing even that (a 400 that no retry will change)
 ends the delivery as failed, so the sweep stops re-driving it; transient
 errors are retried by the task."""
 

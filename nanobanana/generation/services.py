@@ -609,8 +609,8 @@ def delivery_claim(*, request_id: int) -> datetime | None:
 
     Without it, a delivery the sweep re-drives while the first one is still
     sending (retrying a 429, or queued behind a backlog) would send the same
-    files twice. The claim's expiry is its token: `delivery_release` and the
-    final mark only touch the claim they were given. A worker killed
+    files twice. The claim's expiry is its token: `delivery_release` only
+    gives back the claim it was handed. A worker killed
     mid-delivery leaves it to expire (`DELIVERY_LEASE`), and the sweep
     re-drives after that."""
     now = clock.now()
