@@ -13,8 +13,10 @@ errors are retried by the task."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+from collections import Counter
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge
@@ -30,9 +32,11 @@ from nanobanana.bot.sender import RecipientBlocked, inline_wait_at_most
 from nanobanana.bot.texts import Texts
 from nanobanana.core import clock
 from nanobanana.core.errors import TransientError
+from nanobanana.core.tasks import enqueue
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, GenerationResult, RequestStatus
 from nanobanana.generation.selectors import request_get
 from nanobanana.generation.services import (
+    TASK_DELIVER,
     delivery_claim,
     delivery_release,
     request_mark_delivered,
@@ -48,6 +52,10 @@ MEDIA_GROUP_MAX = 10
 # away than this (the next progress edit, or the result, supersedes it).
 STATUS_INLINE_WAIT_SECONDS = 0.25
 STATUS_RETRY_WITHIN_SECONDS = 5.0
+# Deliveries of one `deliver_many` in flight at once, and when one that
+# failed transiently (without a retry-after) is tried again on its own.
+DELIVER_CONCURRENCY = 8
+DELIVER_RETRY_SECONDS = 5.0
 
 
 def preview_jpeg(data: bytes) -> bytes | None:
@@ -114,6 +122,29 @@ async def deliver(bot: Bot, request_id: int) -> str:
         # A retry follows (a transient error): it takes the claim again.
         await sync_to_async(delivery_release)(request_id=request_id, claim=claim)
         raise
+
+
+async def deliver_many(bot: Bot, request_ids: list[int]) -> dict[str, int]:
+    """Deliver several outcomes with their sends overlapped (at most
+    `DELIVER_CONCURRENCY` at once; the sender still spaces them by
+    Telegram's limits). Each is `deliver`, with its claim; one that fails
+    transiently is retried by its own `delivery.deliver`, and any other
+    error is logged and left to the sweep. Returns how many ended how."""
+    gate = asyncio.Semaphore(DELIVER_CONCURRENCY)
+
+    async def one(request_id: int) -> str:
+        async with gate:
+            try:
+                return await deliver(bot, request_id)
+            except TransientError as error:
+                countdown = error.retry_after or DELIVER_RETRY_SECONDS
+                await sync_to_async(enqueue)(TASK_DELIVER, request_id, countdown=countdown)
+                return "retrying"
+            except Exception:
+                logger.exception("delivery failed", extra={"request_id": request_id})
+                return "error"
+
+    return dict(Counter(await asyncio.gather(*(one(request_id) for request_id in request_ids))))
 
 
 async def _deliver_claimed(bot: Bot, request_id: int) -> str:

@@ -26,6 +26,11 @@ def deliver(request_id: int) -> str:
     return bot_run(lambda bot, _dispatcher: delivery.deliver(bot, request_id))
 
 
+@shared_task(name="delivery.deliver_many", base=AppTask, time_limit=300, soft_time_limit=280)
+def deliver_many(request_ids: list[int]) -> dict[str, int]:
+    return bot_run(lambda bot, _dispatcher: delivery.deliver_many(bot, request_ids))
+
+
 @shared_task(name="delivery.status", base=AppTask, time_limit=60, soft_time_limit=50)
 def status(request_id: int) -> None:
     bot_run(lambda bot, _dispatcher: delivery.status_processing(bot, request_id))

@@ -16,6 +16,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +57,8 @@ logger = logging.getLogger(__name__)
 TASK_START = "generation.start"
 TASK_POLL = "generation.poll"
 TASK_POLL_BATCH = "generation.poll_batch"
+TASK_COMPLETE_MANY = "generation.complete_many"
+TASK_DELIVER_MANY = "delivery.deliver_many"
 TASK_DELIVER = "delivery.deliver"
 TASK_STATUS = "delivery.status"
 # How long a poll may be overdue before the sweep assumes its task was lost.
@@ -83,6 +86,9 @@ BATCH_MAX = 1000
 # later batches do not hand it on again while that poll waits in the queue;
 # if the poll is lost, a batch (or the sweep) takes the job up after it.
 HANDOFF_SECONDS = 60.0
+# Finished jobs a batch found are completed this many to a task, and each
+# task's outcomes go out in one `delivery.deliver_many`, whose sends overlap.
+COMPLETE_CHUNK = 20
 # The batches this process has already scheduled, as (provider, window end):
 # a thousand jobs due in one window make one task, not a thousand.
 _batches_scheduled: set[tuple[str, int]] = set()
@@ -94,6 +100,9 @@ PROGRESS_EDITS_PER_SECOND = 10.0
 # How long a process trusts its count of waiting videos.
 WAITING_COUNT_TTL_SECONDS = 10.0
 _waiting_videos: tuple[float, int] | None = None  # (monotonic time counted, count)
+# Set by `requests_complete_many`: the requests that ended, to deliver
+# together, instead of a `delivery.deliver` each.
+_ended_here: ContextVar[list[int] | None] = ContextVar("ended_here", default=None)
 
 
 @dataclass(frozen=True)
@@ -340,9 +349,10 @@ def requests_poll_batch(*, provider_name: str, window: int | None = None) -> Bat
     """Ask a vendor about all its due jobs in one listing (`PendingLister`).
 
     The jobs still running are scheduled again (and their progress shown);
-    every other one, finished, failed, past its deadline or not listed, gets
-    its own `generation.poll` now, which downloads, completes or fails it as
-    usual. When the listing fails, each job is asked about on its own.
+    every other one, finished, failed, past its deadline or not listed, is
+    handed to `generation.complete_many` (`COMPLETE_CHUNK` to a task), which
+    asks about each, downloads, completes or fails it as `request_poll`
+    does. When the listing fails, each job is asked about on its own.
     `window` is the one this batch was scheduled for: it asks about every job
     due by the window's end, even when it runs early, and a job due in the
     same window again schedules another batch."""
@@ -391,10 +401,40 @@ def requests_poll_batch(*, provider_name: str, window: int | None = None) -> Bat
         GenerationRequest.objects.filter(pk__in=handed_on, status=RequestStatus.PROCESSING).update(
             next_poll_at=now + timedelta(seconds=HANDOFF_SECONDS), poll_claimed_until=None
         )
-        for request_id in handed_on:
-            enqueue(TASK_POLL, request_id)
+        for start in range(0, len(handed_on), COMPLETE_CHUNK):
+            enqueue(TASK_COMPLETE_MANY, handed_on[start : start + COMPLETE_CHUNK])
         _progress_show_many(request_ids=videos, now=now)
     return BatchReport(asked=len(live), waiting=len(kept), handed_on=len(handed_on))
+
+
+def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
+    """`request_poll` for each job a batch handed on, in turn; the ones that
+    ended (succeeded or failed) are then delivered together by one
+    `delivery.deliver_many`. A job whose poll raises is left to the next
+    batch (it is due again `HANDOFF_SECONDS` after the hand-off)."""
+    ended: list[int] = []
+    token = _ended_here.set(ended)
+    try:
+        for request_id in request_ids:
+            try:
+                request_poll(request_id=request_id)
+            except Exception:
+                logger.exception("a handed-on poll failed", extra={"request_id": request_id})
+    finally:
+        _ended_here.reset(token)
+    if ended:
+        enqueue(TASK_DELIVER_MANY, ended)
+    return ended
+
+
+def _deliver(request_id: int) -> None:
+    """Have the outcome of an ended request delivered: with others, inside
+    `requests_complete_many`, else by its own `delivery.deliver`."""
+    collected = _ended_here.get()
+    if collected is None:
+        enqueue(TASK_DELIVER, request_id)
+    else:
+        transaction.on_commit(lambda: collected.append(request_id))
 
 
 def _batch_claim(*, provider_name: str, now: datetime, cutoff: datetime) -> list[dict[str, Any]]:
@@ -538,7 +578,7 @@ def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
         if request.model.unit == PriceUnit.IMAGE and produced < request.units:
             charge = request.model.price_per_unit * produced
         hold_capture(hold_id=request.hold_id, amount=min(charge, request.price))
-        enqueue(TASK_DELIVER, request_id)
+        _deliver(request_id)
     breaker_success(model_id=request.model_id)
     return True
 
@@ -559,7 +599,7 @@ def request_fail(*, request_id: int, code: str, detail: str) -> bool:
             return False
         request = GenerationRequest.objects.get(pk=request_id)
         hold_release(hold_id=request.hold_id)
-        enqueue(TASK_DELIVER, request_id)
+        _deliver(request_id)
     breaker_failure(model_id=request.model_id, code=code)
     logger.warning("generation failed", extra={"request_id": request_id, "code": code})
     return True

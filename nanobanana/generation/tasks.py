@@ -30,3 +30,8 @@ def sweep() -> dict[str, int]:
 def poll_batch(provider_name: str, window: int | None = None) -> dict[str, int]:
     report = services.requests_poll_batch(provider_name=provider_name, window=window)
     return {"asked": report.asked, "waiting": report.waiting, "handed_on": report.handed_on}
+
+
+@shared_task(name="generation.complete_many", base=AppTask, time_limit=300, soft_time_limit=280)
+def complete_many(request_ids: list[int]) -> int:
+    return len(services.requests_complete_many(request_ids=request_ids))

@@ -5,6 +5,7 @@ worker expires)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -44,14 +45,15 @@ async def close_thread_connections():
     await sync_to_async(connections.close_all)()
 
 
-def submit_image(make_user) -> GenerationRequest:
+def submit_image(make_user, *, key: str = "k") -> GenerationRequest:
+    user = make_user(tokens=10)
     request, _ = services.request_submit(
-        user=make_user(tokens=10),
+        user=user,
         model_slug="local-fast",
         raw_params={},
         prompt="a lighthouse",
-        chat_id=7,
-        idempotency_key="k",
+        chat_id=user.telegram_id,
+        idempotency_key=key,
         status_message_id=3,
     )
     return request
@@ -166,3 +168,51 @@ def test_a_claim_left_by_a_killed_worker_expires_and_the_sweep_redrives(finished
 def test_a_request_still_running_cannot_be_claimed_for_delivery(make_user, task_queue, catalog):
     request = submit_image(make_user)
     assert services.delivery_claim(request_id=request.pk) is None
+
+
+class SlowBot(RecordingBot):
+    """Each document takes a moment to upload; counts how many were in flight at once."""
+
+    def __init__(self, *, fail_first: bool = False) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.fail_first = fail_first
+
+    async def send_document(self, *args: Any, **kwargs: Any) -> None:
+        if self.fail_first:
+            self.fail_first = False
+            raise TransientError("sendDocument: 502")
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.05)
+        self.in_flight -= 1
+        await super().send_document(*args, **kwargs)
+
+
+@pytest.fixture
+def three_finished(make_user, task_queue, catalog) -> list[int]:
+    requests = [submit_image(make_user, key=f"k{n}") for n in range(3)]
+    task_queue.run_all(only="generation.")
+    task_queue.pending.clear()
+    return [request.pk for request in requests]
+
+
+async def test_deliveries_of_many_requests_overlap(three_finished):
+    bot = SlowBot()
+    outcomes = await delivery.deliver_many(bot, three_finished)  # type: ignore[arg-type]
+    assert outcomes == {DeliveryStatus.DELIVERED: 3}
+    assert bot.calls.count("sendDocument") == 3
+    assert bot.most_in_flight == 3  # all three uploads were under way at once
+
+
+async def test_a_transient_failure_in_many_is_retried_on_its_own(three_finished, task_queue):
+    bot = SlowBot(fail_first=True)
+    outcomes = await delivery.deliver_many(bot, three_finished)  # type: ignore[arg-type]
+    assert outcomes == {DeliveryStatus.DELIVERED: 2, "retrying": 1}
+    retries = [(name, args, countdown) for name, args, countdown in task_queue.pending if name == "delivery.deliver"]
+    assert len(retries) == 1
+    assert retries[0][2] == delivery.DELIVER_RETRY_SECONDS
+    retried = await sync_to_async(state)(retries[0][1][0])
+    assert retried.delivery_status == DeliveryStatus.PENDING
+    assert retried.delivery_claimed_until is None  # free for the retry

@@ -221,6 +221,7 @@ def test_waiting_jobs_of_a_listing_vendor_are_asked_about_together(kling, clock,
     clock.current += timedelta(seconds=15)
     task_queue.run_all(only="generation.")
     assert statuses(videos) == [RequestStatus.SUCCEEDED] * 5  # each finished one was fetched on its own
+    assert task_queue.names().count("delivery.deliver_many") == 1  # and the five go out together
 
 
 def test_when_the_listing_fails_each_job_is_asked_about_on_its_own(kling, clock, make_users, task_queue):
@@ -229,8 +230,10 @@ def test_when_the_listing_fails_each_job_is_asked_about_on_its_own(kling, clock,
     kling.scenario, kling.phase = "server_error", "list"
     clock.current += timedelta(seconds=10)
     task_queue.run_all(limit=1, only="generation.poll_batch")
-    assert task_queue.names().count("generation.poll") == 3
-    task_queue.run_all(limit=3, only="generation.poll")  # each asks, finds it running, and goes back to batches
+    assert task_queue.names().count("generation.complete_many") == 1
+    kling.calls.clear()
+    task_queue.run_all(limit=1, only="generation.complete_many")  # each asked, running: back to batches
+    assert len([call for call in kling.calls if call.path.count("/") == 4]) == 3  # one check per job
     assert statuses(videos) == [RequestStatus.PROCESSING] * 3
     assert [name for name in task_queue.names() if name.startswith("generation.")] == ["generation.poll_batch"]
 
@@ -261,14 +264,16 @@ def test_a_job_past_its_deadline_gets_its_own_last_answer(kling, clock, make_use
     assert video.hold.status == HoldStatus.RELEASED
 
 
-def test_a_job_handed_to_its_own_poll_is_not_handed_on_again(kling, clock, make_users, task_queue):
+def test_a_finished_job_handed_on_is_not_handed_on_again(kling, clock, make_users, task_queue):
     (video,) = [submit(user, model="kling-std", key="v") for user in make_users(1)]
     task_queue.run_all(include_delayed=False, only="generation.")
     clock.current += timedelta(seconds=61)  # finished at the vendor
     task_queue.run_all(limit=1, only="generation.poll_batch")
-    assert task_queue.names().count("generation.poll") == 1
-    clock.current += timedelta(seconds=5)  # its poll still waits in a long queue
+    assert task_queue.names().count("generation.complete_many") == 1
+    clock.current += timedelta(seconds=5)  # its completion still waits in a long queue
     assert services.requests_poll_batch(provider_name="kling").asked == 0
-    assert task_queue.names().count("generation.poll") == 1
+    assert task_queue.names().count("generation.complete_many") == 1
     task_queue.run_all(only="generation.")
     assert statuses([video]) == [RequestStatus.SUCCEEDED]
+    assert task_queue.names().count("delivery.deliver_many") == 1  # delivered with the others it ended with
+    assert "delivery.deliver" not in task_queue.names()
