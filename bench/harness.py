@@ -311,17 +311,18 @@ def load_average() -> float:
 
 
 def _pss_kib(pid: int) -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
+    return _proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def _rss_kib(pid: int) -> int:
+    return _proc_kib(pid, "status", "VmRSS:")
+
+
+def _proc_kib(pid: int, name: str, field: str) -> int:
+    """A kB figure from /proc/<pid>/<name>; 0 when the process is gone."""
     with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
     return 0
 
