@@ -410,14 +410,18 @@ def requests_poll_batch(*, provider_name: str, window: int | None = None) -> Bat
 def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
     """`request_poll` for each job a batch handed on, in turn; the ones that
     ended (succeeded or failed) are then delivered together by one
-    `delivery.deliver_many`. A job whose poll raises is left to the next
-    batch (it is due again `HANDOFF_SECONDS` after the hand-off)."""
+    `delivery.deliver_many`. A job whose poll raises, or that the task's
+    time limit leaves unasked, is left to the next batch (it is due again
+    `HANDOFF_SECONDS` after the hand-off)."""
     ended: list[int] = []
     token = _ended_here.set(ended)
     try:
         for request_id in request_ids:
             try:
                 request_poll(request_id=request_id)
+            except SoftTimeLimitExceeded:
+                logger.warning("complete_many ran out of time", extra={"request_id": request_id})
+                break
             except Exception:
                 logger.exception("a handed-on poll failed", extra={"request_id": request_id})
     finally:

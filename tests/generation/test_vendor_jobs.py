@@ -8,6 +8,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 
 from nanobanana.billing.models import HoldStatus
 from nanobanana.billing.selectors import wallet_balance
@@ -277,3 +278,17 @@ def test_a_finished_job_handed_on_is_not_handed_on_again(kling, clock, make_user
     assert statuses([video]) == [RequestStatus.SUCCEEDED]
     assert task_queue.names().count("delivery.deliver_many") == 1  # delivered with the others it ended with
     assert "delivery.deliver" not in task_queue.names()
+
+
+def test_a_completion_group_out_of_time_leaves_the_rest_to_the_next_batch(monkeypatch, catalog, task_queue):
+    asked: list[int] = []
+
+    def poll(*, request_id: int) -> None:
+        asked.append(request_id)
+        if request_id == 2:
+            raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "request_poll", poll)
+    assert services.requests_complete_many(request_ids=[1, 2, 3]) == []
+    assert asked == [1, 2]  # 3 is left for the next batch
+    assert "delivery.deliver_many" not in task_queue.names()
