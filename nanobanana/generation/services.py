@@ -288,12 +288,18 @@ def _poll_claim(*, request_id: int) -> bool:
     gives the claim back; a worker killed mid-call leaves it to expire
     (`POLL_LEASE`, longer than any call), and the sweep re-drives after that."""
     now = clock.now()
-    free = Q(poll_claimed_until__isnull=True) | Q(poll_claimed_until__lte=now)
+    free = _not_after("poll_claimed_until", now)
     return bool(
         GenerationRequest.objects.filter(free, pk=request_id, status=RequestStatus.PROCESSING).update(
             poll_claimed_until=now + POLL_LEASE, attempts=F("attempts") + 1
         )
     )
+
+
+def _not_after(field: str, moment: datetime) -> Q:
+    """`field` is unset or not later than `moment`: a claim that is free or
+    expired, a progress edit that is due."""
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lte": moment})
 
 
 def _backoff(attempts: int) -> float:
@@ -444,7 +450,7 @@ def _deliver(request_id: int) -> None:
 def _batch_claim(*, provider_name: str, now: datetime, cutoff: datetime) -> list[dict[str, Any]]:
     """Take the poll claim of up to `BATCH_MAX` jobs of a vendor due by
     `cutoff`, the longest due first; jobs another poll holds are skipped."""
-    free = Q(poll_claimed_until__isnull=True) | Q(poll_claimed_until__lte=now)
+    free = _not_after("poll_claimed_until", now)
     with transaction.atomic():
         ids = list(
             GenerationRequest.objects.select_for_update(skip_locked=True, of=("self",))
@@ -523,7 +529,7 @@ def _progress_show(*, request: GenerationRequest) -> None:
     shown = request.progress_shown_at
     if shown is not None and now - shown < every:
         return
-    due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - every)
+    due = _not_after("progress_shown_at", now - every)
     if GenerationRequest.objects.filter(due, pk=request.pk, status=RequestStatus.PROCESSING).update(
         progress_shown_at=now
     ):
@@ -535,7 +541,7 @@ def _progress_show_many(*, request_ids: list[int], now: datetime) -> None:
     if not request_ids:
         return
     every = progress_every()
-    due = Q(progress_shown_at__isnull=True) | Q(progress_shown_at__lte=now - every)
+    due = _not_after("progress_shown_at", now - every)
     shown = list(
         GenerationRequest.objects.filter(due, pk__in=request_ids, status=RequestStatus.PROCESSING).values_list(
             "pk", flat=True
@@ -659,7 +665,7 @@ def delivery_claim(*, request_id: int) -> datetime | None:
     re-drives after that."""
     now = clock.now()
     until = now + DELIVERY_LEASE
-    free = Q(delivery_claimed_until__isnull=True) | Q(delivery_claimed_until__lte=now)
+    free = _not_after("delivery_claimed_until", now)
     claimed = GenerationRequest.objects.filter(
         free,
         pk=request_id,
@@ -711,7 +717,7 @@ def requests_sweep() -> SweepReport:
             delivery_status=DeliveryStatus.PENDING,
             finished_at__lt=now - REDRIVE_AFTER,
         )
-        .filter(Q(delivery_claimed_until__isnull=True) | Q(delivery_claimed_until__lte=now))
+        .filter(_not_after("delivery_claimed_until", now))
         .values_list("pk", flat=True)[:500]
     )
     with transaction.atomic():
