@@ -10,12 +10,25 @@ send may happen, found atomically in a shared store:
   first free global slot at or after the time its chat allows, so a chat with
   a queue does not hold back sends to other chats (a single "next free time"
   for the bot would: one chat waiting 9 s would push every other chat 9 s
-  out; see docs/decisions/401-shared-rate-limiter.md);
+  out; see docs/decisions/401-shared-rate-limiter.md). A send goes out at the
+  *start* of its slot, never mid-slot, so no two sends are closer than one
+  slot and any 31 span at least 30 slots (1.034 s at 29/s): 34 ms of
+  lateness to spare before Telegram could count 31 in one second;
 - a pause: after Telegram answers 429, nothing is sent before it ends.
 
-A reservation that would wait longer than the caller's `max_wait` is refused
-and changes nothing, so a task that retries later does not push the queue
-further out on every attempt.
+Two reasons a send waits, told apart because they call for different
+answers (docs/decisions/406-chat-turns-for-deferred-sends.md):
+
+- the bot is at its rate or paused: everyone waits, so the caller sleeps up
+  to its `max_wait`; a reservation further out is refused and changes
+  nothing, so a task that retries later does not push the queue further out
+  on every attempt;
+- this chat already has sends ahead: when the chat alone would hold the send
+  more than `max_chat_wait`, the reservation is refused with a **promised
+  turn**: `turn = max(horizon + chat_interval, chat's next free time)`, and
+  the chat's horizon moves to it. Nothing is taken in the calendar. Sends
+  refused together come back one chat interval apart, each finding the chat
+  free, instead of all at once, re-polling and being refused again.
 
 All times are integer microseconds on the store's clock (Redis `TIME` or the
 machine clock for the file store); callers only see the wait relative to that
@@ -41,21 +54,30 @@ MICROSECONDS = 1_000_000
 class Reservation:
     """The outcome of one reservation.
 
-    `granted` False means nothing was reserved: the earliest slot is `wait`
-    seconds away, more than the caller allowed. `at` is the slot's time on the
-    store's clock, in seconds (for tests and logs; use `wait` to sleep).
+    `granted` False means no slot was reserved: the earliest slot is `wait`
+    seconds away, more than the caller allowed. `turn` True on a refusal means
+    the chat was the reason and `at` is the turn promised to this send: come
+    back in `wait` seconds and the chat is free. `at` is the slot's (or the
+    turn's) time on the store's clock, in seconds (for tests and logs; use
+    `wait` to sleep or to retry).
     """
 
     granted: bool
     wait: float
     at: float
+    turn: bool = False
 
 
 class SlotStore(Protocol):
     """Atomic slot reservation shared by every process of one bot."""
 
-    async def reserve(self, *, chat_key: str, chat_interval: float, max_wait: float) -> Reservation:
-        """Take the earliest slot for a send to `chat_key`, unless it is more than `max_wait` seconds away."""
+    async def reserve(
+        self, *, chat_key: str, chat_interval: float, max_wait: float, max_chat_wait: float | None = None
+    ) -> Reservation:
+        """Take the earliest slot for a send to `chat_key`, unless it is more
+        than `max_wait` seconds away, or the chat alone holds it more than
+        `max_chat_wait` seconds (then promise the send a turn; None: no
+        separate limit for the chat)."""
         ...
 
     async def pause(self, seconds: float) -> None:
@@ -76,12 +98,20 @@ def _slot_width(rate_per_second: float) -> int:
     return math.ceil(MICROSECONDS / rate_per_second)
 
 
-def _reservation(granted: bool, wait_us: int, at_us: int) -> Reservation:
-    return Reservation(granted=granted, wait=wait_us / MICROSECONDS, at=at_us / MICROSECONDS)
+def _max_chat_wait_microseconds(max_chat_wait: float | None) -> int:
+    # No separate limit: a wait the chat causes is judged by `max_wait` alone.
+    # 2^52 keeps the number exact in Lua's doubles.
+    return 2**52 if max_chat_wait is None else _to_microseconds(max_chat_wait)
 
 
-# KEYS: chat next-free-time, global slot calendar (sorted set of slot numbers), pause end.
-# ARGV: chat interval, slot width, max wait - all microseconds.
+def _reservation(granted: bool, wait_us: int, at_us: int, turn: bool = False) -> Reservation:
+    return Reservation(granted=granted, wait=wait_us / MICROSECONDS, at=at_us / MICROSECONDS, turn=turn)
+
+
+# KEYS: chat next-free-time, global slot calendar (sorted set of slot numbers),
+# pause end, chat horizon (the last turn promised to a refused send).
+# ARGV: chat interval, slot width, max wait, max chat wait - all microseconds.
+# Returns {granted, wait, at, turn}.
 # Numbers are passed to Redis with %.0f: Lua 5.1 would print 16-digit numbers
 # in exponent form and lose precision.
 _RESERVE_SCRIPT = """
@@ -90,20 +120,28 @@ local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local interval = tonumber(ARGV[1])
 local width = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
-local earliest = now
+local max_chat_wait = tonumber(ARGV[4])
 local chat_next = tonumber(redis.call('GET', KEYS[1]) or '0')
-if chat_next > earliest then earliest = chat_next end
 local paused_until = tonumber(redis.call('GET', KEYS[3]) or '0')
-if paused_until > earliest then earliest = paused_until end
+local held_until = now
+if paused_until > held_until then held_until = paused_until end
+if chat_next - held_until > max_chat_wait then
+  local turn = tonumber(redis.call('GET', KEYS[4]) or '0') + interval
+  if chat_next > turn then turn = chat_next end
+  local horizon_ttl = math.ceil((turn + interval - now) / 1000) + 1
+  redis.call('SET', KEYS[4], string.format('%.0f', turn), 'PX', horizon_ttl)
+  return {0, turn - now, turn, 1}
+end
+local earliest = held_until
+if chat_next > earliest then earliest = chat_next end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%.0f', math.floor(now / width) - 1))
-local slot = math.floor(earliest / width)
+local slot = math.ceil(earliest / width)
 while redis.call('ZSCORE', KEYS[2], string.format('%.0f', slot)) do
   slot = slot + 1
 end
-local at = earliest
-if slot * width > at then at = slot * width end
+local at = slot * width
 if at - now > max_wait then
-  return {0, at - now, at}
+  return {0, at - now, at, 0}
 end
 local member = string.format('%.0f', slot)
 redis.call('ZADD', KEYS[2], member, member)
@@ -113,7 +151,7 @@ if redis.call('PTTL', KEYS[2]) < calendar_ttl then
 end
 local chat_ttl = math.ceil((at + interval - now) / 1000) + 1
 redis.call('SET', KEYS[1], string.format('%.0f', at + interval), 'PX', chat_ttl)
-return {1, at - now, at}
+return {1, at - now, at, 0}
 """
 
 # KEYS: pause end. ARGV: pause length in microseconds.
@@ -155,12 +193,24 @@ class RedisSlotStore:
 
         return cls(redis.asyncio.Redis.from_url(url), prefix=prefix, rate_per_second=rate_per_second)
 
-    async def reserve(self, *, chat_key: str, chat_interval: float, max_wait: float) -> Reservation:
-        granted, wait_us, at_us = await self._reserve(
-            keys=[f"{self.key_prefix}:chat:{chat_key}", self._calendar_key, self._pause_key],
-            args=[_to_microseconds(chat_interval), self._slot_width, _to_microseconds(max_wait)],
+    async def reserve(
+        self, *, chat_key: str, chat_interval: float, max_wait: float, max_chat_wait: float | None = None
+    ) -> Reservation:
+        granted, wait_us, at_us, turn = await self._reserve(
+            keys=[
+                f"{self.key_prefix}:chat:{chat_key}",
+                self._calendar_key,
+                self._pause_key,
+                f"{self.key_prefix}:turns:{chat_key}",
+            ],
+            args=[
+                _to_microseconds(chat_interval),
+                self._slot_width,
+                _to_microseconds(max_wait),
+                _max_chat_wait_microseconds(max_chat_wait),
+            ],
         )
-        return _reservation(bool(granted), int(wait_us), int(at_us))
+        return _reservation(bool(granted), int(wait_us), int(at_us), bool(turn))
 
     async def pause(self, seconds: float) -> None:
         await self._pause(keys=[self._pause_key], args=[_to_microseconds(seconds)])
@@ -197,18 +247,31 @@ class FileSlotStore:
         self._slot_width = _slot_width(rate_per_second)
         self._clock = clock
 
-    async def reserve(self, *, chat_key: str, chat_interval: float, max_wait: float) -> Reservation:
+    async def reserve(
+        self, *, chat_key: str, chat_interval: float, max_wait: float, max_chat_wait: float | None = None
+    ) -> Reservation:
         interval_us, max_wait_us, width = _to_microseconds(chat_interval), _to_microseconds(max_wait), self._slot_width
+        max_chat_wait_us = _max_chat_wait_microseconds(max_chat_wait)
         with self._locked():
             now = self._clock()
             state = self._read(now)
             chats: dict[str, int] = state["chats"]
             slots: set[int] = state["slots"]
-            earliest = max(now, chats.get(chat_key, 0), state["paused_until"])
-            slot = earliest // width
+            # horizons: chat -> [last promised turn, when it stops mattering]
+            horizons: dict[str, list[int]] = state["horizons"]
+            chat_next = chats.get(chat_key, 0)
+            held_until = max(now, state["paused_until"])
+            if chat_next - held_until > max_chat_wait_us:
+                horizon = horizons.get(chat_key, [0, 0])[0]
+                turn = max(horizon + interval_us, chat_next)
+                horizons[chat_key] = [turn, turn + interval_us]
+                self._write(state)
+                return _reservation(False, turn - now, turn, turn=True)
+            earliest = max(held_until, chat_next)
+            slot = -(-earliest // width)  # the first slot starting at or after `earliest`
             while slot in slots:
                 slot += 1
-            at = max(earliest, slot * width)
+            at = slot * width
             if at - now > max_wait_us:
                 return _reservation(False, at - now, at)
             slots.add(slot)
@@ -242,6 +305,11 @@ class FileSlotStore:
             "paused_until": int(raw.get("paused_until", 0)),
             "chats": {key: int(value) for key, value in raw.get("chats", {}).items() if int(value) > now},
             "slots": {int(slot) for slot in raw.get("slots", []) if int(slot) >= current_slot},
+            "horizons": {
+                key: [int(turn), int(expires)]
+                for key, (turn, expires) in raw.get("horizons", {}).items()
+                if int(expires) > now
+            },
         }
 
     def _write(self, state: dict[str, Any]) -> None:
@@ -249,6 +317,7 @@ class FileSlotStore:
             "paused_until": state["paused_until"],
             "chats": state["chats"],
             "slots": sorted(state["slots"]),
+            "horizons": state["horizons"],
         }
         temporary = self.state_path.with_name(f"{self.state_path.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(payload, separators=(",", ":")))
@@ -288,10 +357,21 @@ class TelegramLimiter:
         self.chat_interval = chat_interval
         self.group_interval = group_interval
 
-    async def reserve(self, chat_id: int | str, *, max_wait: float) -> Reservation:
-        """Reserve the next slot for a send to `chat_id`, unless it is more than `max_wait` seconds away."""
-        interval = self.group_interval if is_group_chat(chat_id) else self.chat_interval
-        return await self.store.reserve(chat_key=str(chat_id), chat_interval=interval, max_wait=max_wait)
+    async def reserve(self, chat_id: int | str, *, max_wait: float, max_chat_wait: float | None = None) -> Reservation:
+        """Reserve the next slot for a send to `chat_id`, unless it is more
+        than `max_wait` seconds away or the chat alone holds it more than
+        `max_chat_wait` seconds (then the refusal carries the send's turn).
+
+        `max_chat_wait` is for a private chat; a group's is scaled by its
+        longer interval, so both allow the same number of sends ahead (one
+        send ahead in a group is a 3 s wait)."""
+        group = is_group_chat(chat_id)
+        interval = self.group_interval if group else self.chat_interval
+        if group and max_chat_wait is not None and self.chat_interval > 0:
+            max_chat_wait = max_chat_wait * self.group_interval / self.chat_interval
+        return await self.store.reserve(
+            chat_key=str(chat_id), chat_interval=interval, max_wait=max_wait, max_chat_wait=max_chat_wait
+        )
 
     async def pause(self, seconds: float) -> None:
         """Hold every send of the bot, in every process, for `seconds` (Telegram said 429)."""

@@ -5,9 +5,15 @@ request middleware, so handlers (`message.answer()`), delivery tasks
 (`bot.send_document()`) and everything else go through it. The sender:
 
 - spaces sends with the shared `TelegramLimiter` (per chat, per group, per
-  bot), sleeping in-process only up to TELEGRAM_MAX_INLINE_WAIT_SECONDS and
-  otherwise raising `TransientError(retry_after=...)` so a Celery task retries
-  later instead of holding a worker;
+  bot). A wait for the bot's calendar (the bot is at its rate, or paused) is
+  slept in-process up to TELEGRAM_MAX_INLINE_WAIT_SECONDS: every send waits
+  for it anyway. A wait caused by the send's own chat (sends ahead of it to
+  the same chat) is slept only up to TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS
+  (one send ahead); beyond either, nothing is sent and
+  `TransientError(retry_after=...)` lets the Celery task retry instead of
+  holding a worker slot. A chat-caused refusal carries the send's promised
+  turn, so sends deferred together come back one chat interval apart
+  (docs/decisions/406-chat-turns-for-deferred-sends.md);
 - on 429 pauses every send of the bot in every process, then retries;
 - turns "bot was blocked / user deactivated / bot kicked" into a user state
   (`on_blocked`) and `RecipientBlocked`;
@@ -125,6 +131,9 @@ UNLIMITED_SEND_LIKE_METHODS: Final = frozenset(
 # Telegram's descriptions for a recipient we can no longer reach.
 _BLOCKED_MARKERS: Final = ("bot was blocked by the user", "user is deactivated", "bot was kicked")
 DEFAULT_MAX_ATTEMPTS: Final = 5
+# One private-chat interval: a send with one send ahead in its chat waits
+# in-process; a longer queue in the chat gives the worker slot back.
+DEFAULT_MAX_CHAT_INLINE_WAIT: Final = 1.0
 # A cap on the in-process wait of the calls made inside
 # `inline_wait_at_most()`; None means the sender's own.
 _inline_wait: ContextVar[float | None] = ContextVar("telegram_inline_wait", default=None)
@@ -183,6 +192,7 @@ class TelegramSender(BaseRequestMiddleware):
         limiter: TelegramLimiter,
         on_blocked: OnBlocked = mark_user_blocked,
         max_inline_wait: float,
+        max_chat_inline_wait: float = DEFAULT_MAX_CHAT_INLINE_WAIT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         sleep: Sleep = asyncio.sleep,
         owns_limiter: bool = False,
@@ -191,6 +201,7 @@ class TelegramSender(BaseRequestMiddleware):
         self.owns_limiter = owns_limiter
         self.on_blocked = on_blocked
         self.max_inline_wait = max_inline_wait
+        self.max_chat_inline_wait = max_chat_inline_wait
         self.max_attempts = max_attempts
         self.sleep = sleep
 
@@ -254,10 +265,11 @@ class TelegramSender(BaseRequestMiddleware):
     async def _wait_for_slot(self, name: str, chat_id: int | str) -> None:
         override = _inline_wait.get()
         max_wait = self.max_inline_wait if override is None else min(override, self.max_inline_wait)
-        reservation = await self.limiter.reserve(chat_id, max_wait=max_wait)
+        reservation = await self.limiter.reserve(chat_id, max_wait=max_wait, max_chat_wait=self.max_chat_inline_wait)
         if not reservation.granted:
+            reason = "this chat's turn" if reservation.turn else "next send slot"
             raise TransientError(
-                f"{name} to chat {chat_id}: next send slot in {reservation.wait:.1f}s", retry_after=reservation.wait
+                f"{name} to chat {chat_id}: {reason} in {reservation.wait:.1f}s", retry_after=reservation.wait
             )
         if reservation.wait > 0:
             await self.sleep(reservation.wait)
@@ -281,6 +293,7 @@ def create_bot(*, limiter: TelegramLimiter | None = None, on_blocked: OnBlocked 
         limiter=limiter if limiter is not None else limiter_from_settings(),
         on_blocked=on_blocked or mark_user_blocked,
         max_inline_wait=float(settings.TELEGRAM_MAX_INLINE_WAIT_SECONDS),
+        max_chat_inline_wait=float(settings.TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS),
         owns_limiter=limiter is None,
     )
     session = AiohttpSession(

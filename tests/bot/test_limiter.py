@@ -133,6 +133,23 @@ async def test_a_chat_with_a_queue_does_not_hold_back_other_chats(open_store):
     assert other.wait < 0.2
 
 
+async def test_sends_go_out_at_slot_starts_so_no_two_are_closer_than_a_slot(open_store):
+    """A send whose chat frees mid-slot waits for the next slot start: otherwise it
+    could leave just before the next slot's send, and 31 sends could fit in
+    29 slot widths, a hair over one second at 29/s (the sandbox drew 429s)."""
+    rate = 10.0
+    width = 1 / rate
+    store = open_store(rate_per_second=rate)
+    reservations = [
+        await store.reserve(chat_key=str(index % 3), chat_interval=0.05, max_wait=NO_LIMIT) for index in range(12)
+    ]
+
+    times = sorted(reservation.at for reservation in reservations)
+    for earlier, later in itertools.pairwise(times):
+        assert later - earlier >= width - EPSILON
+    assert all(abs(at / width - round(at / width)) < 1e-4 for at in times), "each at a slot start"
+
+
 async def test_group_and_channel_chats_use_the_group_interval(open_store):
     limiter = TelegramLimiter(open_store(), chat_interval=1.0, group_interval=3.0)
 
@@ -203,7 +220,9 @@ async def test_state_is_dropped_once_it_cannot_delay_a_send(open_store, store_sp
 async def test_every_redis_key_expires_when_it_stops_mattering(open_store, store_spec):
     store = open_store(rate_per_second=1.0)
     await store.pause(3.0)
-    await store.reserve(chat_key="a", chat_interval=2.0, max_wait=NO_LIMIT)  # slot at +3 s, chat free at +5 s
+    # The first slot starting after the pause: 3 to 4 s out; the chat is free 2 s later.
+    reservation = await store.reserve(chat_key="a", chat_interval=2.0, max_wait=NO_LIMIT)
+    slot_ms = reservation.wait * 1000
 
     client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
@@ -215,8 +234,8 @@ async def test_every_redis_key_expires_when_it_stops_mattering(open_store, store
         await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
     assert set(ttls) == {"paused", "slots", "chat:a"}
     assert 2900 < ttls["paused"] <= 3001
-    assert 2900 < ttls["slots"] <= 4001, "until the end of the last slot (width 1 s)"
-    assert 4900 < ttls["chat:a"] <= 5001
+    assert slot_ms + 900 < ttls["slots"] <= slot_ms + 1002, "until the end of the last slot (width 1 s)"
+    assert slot_ms + 1900 < ttls["chat:a"] <= slot_ms + 2002
 
 
 async def test_file_store_recovers_from_a_damaged_state_file(tmp_path):
@@ -297,3 +316,126 @@ def test_factory_uses_a_file_in_data_dir_without_redis(settings, tmp_path):
 
     assert isinstance(limiter.store, FileSlotStore)
     assert limiter.store.state_path.parent == tmp_path
+
+
+def _turn_keys(spec: StoreSpec) -> set[str]:
+    """Chats the store still keeps a promised-turn horizon for."""
+    if spec.kind == "redis":
+        client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            return {key.rsplit(":", 1)[1] for key in client.scan_iter(match="{" + spec.location + "}:turns:*")}
+        finally:
+            client.close()
+    state = json.loads((Path(spec.location) / "telegram-limiter.json").read_text())
+    return set(state.get("horizons", {}))
+
+
+async def test_a_chat_wait_over_the_chat_limit_is_refused_with_a_turn_and_takes_no_global_slot(open_store):
+    rate = 1.0  # slots one second wide: which slot each send took is plain to see
+    store = open_store(rate_per_second=rate)
+    first = await store.reserve(chat_key="busy", chat_interval=1.0, max_wait=NO_LIMIT)
+    second = await store.reserve(chat_key="busy", chat_interval=1.0, max_wait=NO_LIMIT)
+
+    refused = await store.reserve(chat_key="busy", chat_interval=1.0, max_wait=NO_LIMIT, max_chat_wait=1.0)
+    other = await store.reserve(chat_key="idle", chat_interval=1.0, max_wait=NO_LIMIT)
+
+    assert not refused.granted, "two sends ahead in the chat: over the chat limit even with no global limit"
+    assert refused.turn
+    assert refused.at - first.at == pytest.approx(2.0, abs=EPSILON), "its turn is when the chat is next free"
+    assert 2.0 - 0.05 < refused.wait <= 3.0 + EPSILON, "two seconds after the first slot, which starts within 1 s"
+    assert _slot_number(second, rate) == _slot_number(first, rate) + 1
+    assert _slot_number(other, rate) == _slot_number(first, rate) + 2, "the refused send left its slot free"
+
+
+async def test_a_wait_for_the_bot_is_not_judged_by_the_chat_limit(open_store):
+    rate = 10.0
+    store = open_store(rate_per_second=rate)
+    for chat in range(20):  # the bot's next two seconds are taken
+        await store.reserve(chat_key=str(chat), chat_interval=1.0, max_wait=NO_LIMIT)
+
+    waiting = await store.reserve(chat_key="fresh", chat_interval=1.0, max_wait=NO_LIMIT, max_chat_wait=0.0)
+
+    assert waiting.granted, "the chat has nothing ahead: only max_wait applies"
+    assert not waiting.turn
+    assert waiting.wait > 1.5
+
+
+async def test_sends_refused_for_one_chat_get_turns_one_interval_apart(open_store):
+    store = open_store()
+    first = await store.reserve(chat_key="busy", chat_interval=1.0, max_wait=NO_LIMIT)
+
+    refused = [
+        await store.reserve(chat_key="busy", chat_interval=1.0, max_wait=NO_LIMIT, max_chat_wait=0.5) for _ in range(4)
+    ]
+
+    assert not any(reservation.granted for reservation in refused)
+    assert all(reservation.turn for reservation in refused)
+    turns = [reservation.at - first.at for reservation in refused]
+    assert turns == pytest.approx([1.0, 2.0, 3.0, 4.0], abs=EPSILON), "not all at the chat's next free time"
+    again = await store.reserve(chat_key="busy", chat_interval=1.0, max_wait=NO_LIMIT)
+    assert again.granted
+    assert again.at - first.at == pytest.approx(1.0, abs=EPSILON), "promising turns took no chat slot"
+
+
+async def test_sends_back_at_their_turns_are_granted_within_the_chat_limit(open_store):
+    interval = 0.1
+    store = open_store()
+    loop = asyncio.get_running_loop()
+    for _ in range(5):  # five sends ahead: the chat is busy for half a second
+        await store.reserve(chat_key="busy", chat_interval=interval, max_wait=NO_LIMIT)
+    comeback: list[float] = []
+    for _ in range(3):
+        refused = await store.reserve(
+            chat_key="busy", chat_interval=interval, max_wait=NO_LIMIT, max_chat_wait=interval
+        )
+        assert refused.turn
+        comeback.append(loop.time() + refused.wait)  # the store's turn, or later
+
+    for moment in comeback:
+        await asyncio.sleep(max(0.0, moment - loop.time()))
+        back = await store.reserve(chat_key="busy", chat_interval=interval, max_wait=NO_LIMIT, max_chat_wait=interval)
+        assert back.granted, "the chat is free at the turn it promised"
+        assert back.wait <= interval + 0.01
+
+
+async def test_a_promised_turn_is_dropped_once_it_cannot_delay_a_send(open_store, store_spec):
+    store = open_store()
+    await store.reserve(chat_key="old", chat_interval=0.05, max_wait=NO_LIMIT)
+    refused = await store.reserve(chat_key="old", chat_interval=0.05, max_wait=NO_LIMIT, max_chat_wait=0.0)
+    assert refused.turn
+    assert _turn_keys(store_spec) == {"old"}
+
+    await asyncio.sleep(0.2)
+    await store.reserve(chat_key="new", chat_interval=0.05, max_wait=NO_LIMIT)
+
+    assert _turn_keys(store_spec) == set()
+
+
+@pytest.mark.parametrize("store_spec", ["redis"], indirect=True)
+async def test_a_redis_turn_key_expires_one_interval_after_its_turn(open_store, store_spec):
+    store = open_store()
+    await store.reserve(chat_key="a", chat_interval=2.0, max_wait=NO_LIMIT)  # chat free at +2 s
+    await store.reserve(chat_key="a", chat_interval=2.0, max_wait=NO_LIMIT, max_chat_wait=0.0)  # turn at +2 s
+
+    client = redis.asyncio.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        ttl = await client.pttl("{" + store_spec.location + "}:turns:a")
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose()
+    assert 3900 < ttl <= 4001, "until one interval after the last promised turn"
+
+
+async def test_a_group_may_have_as_many_sends_ahead_as_a_private_chat(open_store):
+    limiter = TelegramLimiter(open_store(), chat_interval=1.0, group_interval=3.0)
+    await limiter.reserve(-100, max_wait=NO_LIMIT)
+    await limiter.reserve(7, max_wait=NO_LIMIT)
+
+    # One interval, plus the few ms until the first send's slot starts.
+    group = await limiter.reserve(-100, max_wait=NO_LIMIT, max_chat_wait=1.05)
+    private = await limiter.reserve(7, max_wait=NO_LIMIT, max_chat_wait=1.05)
+    refused = await limiter.reserve(-100, max_wait=NO_LIMIT, max_chat_wait=1.05)
+
+    assert group.granted, "one send ahead in a group is a 3 s wait: still one send ahead"
+    assert private.granted
+    assert not refused.granted
+    assert refused.turn

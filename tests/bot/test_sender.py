@@ -110,7 +110,8 @@ def make_limiter(tmp_path, clock) -> Callable[[], TelegramLimiter]:
     """Each call is another 'process' on the same shared state."""
 
     def _make() -> TelegramLimiter:
-        store = FileSlotStore(tmp_path / "limiter", rate_per_second=30.0, clock=clock.microseconds)
+        # 25/s: slots 40 ms wide, so START and whole seconds are slot starts and waits are exact.
+        store = FileSlotStore(tmp_path / "limiter", rate_per_second=25.0, clock=clock.microseconds)
         return TelegramLimiter(store, chat_interval=1.0, group_interval=3.0)
 
     return _make
@@ -267,6 +268,76 @@ async def test_a_chat_backlog_beyond_the_inline_wait_is_retried_later(sender, cl
 
     assert telegram.calls == []
     assert caught.value.retry_after == pytest.approx(11.0)
+
+
+async def test_a_send_with_more_than_one_send_ahead_in_its_chat_gives_the_worker_slot_back(sender, clock, bot):
+    for _ in range(2):
+        await sender.limiter.reserve(1, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    with pytest.raises(TransientError) as caught:
+        await sender(telegram, bot, send(1))
+
+    assert telegram.calls == []
+    assert caught.value.retry_after == pytest.approx(2.0)
+    assert clock.now == START, "no time spent waiting in-process"
+
+
+async def test_a_send_with_one_send_ahead_in_its_chat_waits_in_process(sender, clock, bot):
+    telegram = FakeTelegram(clock)
+    await sender(telegram, bot, send(1))
+
+    await sender(telegram, bot, send(1))  # a caption, then its keyboard message
+
+    assert telegram.times == pytest.approx([START, START + 1.0])
+
+
+async def test_sends_deferred_by_their_chat_come_back_one_interval_apart_and_find_it_free(sender, clock, bot):
+    for _ in range(2):
+        await sender.limiter.reserve(1, max_wait=1000)
+    telegram = FakeTelegram(clock)
+    retry_afters: list[float] = []
+    for _ in range(3):
+        with pytest.raises(TransientError) as caught:
+            await sender(telegram, bot, send(1))
+        assert caught.value.retry_after is not None
+        retry_afters.append(caught.value.retry_after)
+    assert retry_afters == pytest.approx([2.0, 3.0, 4.0]), "spread out, not all at once"
+
+    for retry_after in retry_afters:  # each task comes back on its countdown
+        clock.now = START + retry_after
+        await sender(telegram, bot, send(1))
+
+    assert telegram.times == pytest.approx([START + 2.0, START + 3.0, START + 4.0]), "sent at once, no waiting"
+
+
+async def test_a_wait_for_the_bot_calendar_is_still_slept_up_to_the_inline_limit(sender, clock, bot):
+    for chat in range(100, 225):  # 125 sends at 25/s: the bot is busy for 5 s
+        await sender.limiter.reserve(chat, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    await sender(telegram, bot, send(1))
+
+    assert telegram.times == pytest.approx([START + 5.0], abs=0.05)
+
+
+async def test_a_chat_wait_behind_a_busy_bot_counts_only_the_chat_part(sender, clock, bot):
+    for chat in range(100, 225):  # the bot is busy for 5 s
+        await sender.limiter.reserve(chat, max_wait=1000)
+    telegram = FakeTelegram(clock)
+    await sender(telegram, bot, send(1))  # slept 5 s for the calendar
+
+    await sender(telegram, bot, send(1))
+
+    assert telegram.times == pytest.approx([START + 5.0, START + 6.0], abs=0.05)
+
+
+def test_create_bot_takes_the_chat_inline_wait_from_settings(settings, make_limiter):
+    settings.TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS = 2.5
+
+    bot = create_bot(limiter=make_limiter())
+
+    assert sender_of(bot).max_chat_inline_wait == 2.5
 
 
 @pytest.mark.parametrize(
