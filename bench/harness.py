@@ -5,13 +5,18 @@ Benchmarks run the production code in real processes (uvicorn, Celery, the
 sandbox Bot API) against the machine's PostgreSQL and Redis. Each run gets
 its own database (`nanobanana_bench_<pid>`), dropped afterwards, and Redis
 database BENCH_REDIS_DB (default 11), emptied before and after; the test
-suite uses database 15, so the two never meet.
+suite uses database 15, so the two never meet. Two benchmarks on the
+machine's servers never run at once (`BENCH_LOCK`): they would empty each
+other's Redis database (queued tasks vanish) and share the cores they
+measure, so the second waits for the first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import json
 import os
 import platform
 import shutil
@@ -41,6 +46,7 @@ BOT_TOKEN = "123456:BENCH-token-for-the-fake-bot-api"
 WEBHOOK_SECRET = "bench-webhook-secret"
 SECRET_KEY = "bench-secret-key-that-is-long-enough-for-the-checks-0123456789"
 WEBHOOK_PATH = "/api/telegram/webhook"
+BENCH_LOCK = Path(tempfile.gettempdir()) / "nanobanana-bench.lock"
 
 
 def quick() -> bool:
@@ -160,6 +166,28 @@ def services(
 ) -> Iterator[Services]:
     """A fresh Postgres database (migrated) and an emptied Redis database, on
     the machine's servers unless given others (the fault suite runs its own)."""
+    with contextlib.ExitStack() as stack:
+        if redis_base_url == REDIS_BASE_URL:  # the machine's servers, shared with any other benchmark
+            stack.enter_context(_only_benchmark())
+        yield from _services(migrate=migrate, pg_admin_url=pg_admin_url, redis_base_url=redis_base_url)
+
+
+@contextlib.contextmanager
+def _only_benchmark() -> Iterator[None]:
+    """Hold BENCH_LOCK; if another benchmark holds it, say so and wait."""
+    with BENCH_LOCK.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another benchmark is running on this machine ({BENCH_LOCK}); waiting for it", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _services(*, migrate: bool, pg_admin_url: str, redis_base_url: str) -> Iterator[Services]:
     name = f"nanobanana_bench_{os.getpid()}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -372,4 +400,37 @@ def uvicorn_command(app: str, *, port: int, workers: int, extra: Sequence[str] =
         "--log-level",
         "warning",
         *extra,
+    ]
+
+
+def task_times(folder: Path, *, since: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
+    """Per task name over every pool process of a worker started with
+    BENCH_TASK_TIMES_DIR=folder (bench/apps/vendor_worker.py): runs, and CPU
+    and wall milliseconds per run; with `since` (an earlier reading), only
+    the runs after it."""
+    totals: dict[str, list[float]] = {}
+    for path in folder.glob("[0-9]*.json"):
+        for name, (count, cpu, wall) in json.loads(path.read_text()).items():
+            entry = totals.setdefault(name, [0, 0.0, 0.0])
+            entry[0] += count
+            entry[1] += cpu
+            entry[2] += wall
+    for name, earlier in (since or {}).items():
+        entry = totals.setdefault(name, [0, 0.0, 0.0])
+        entry[0] -= earlier["count"]
+        entry[1] -= earlier["cpu_ms"] * earlier["count"] / 1000
+        entry[2] -= earlier["wall_ms"] * earlier["count"] / 1000
+    return {
+        name: {"count": int(count), "cpu_ms": round(cpu * 1000 / count, 1), "wall_ms": round(wall * 1000 / count, 1)}
+        for name, (count, cpu, wall) in sorted(totals.items())
+        if count > 0
+    }
+
+
+def task_table(times: dict[str, dict[str, float]]) -> list[str]:
+    """`task_times` as markdown table lines."""
+    return [
+        "| task | runs | CPU ms per run | wall ms per run |",
+        "|---|---|---|---|",
+        *(f"| `{name}` | {t['count']} | {t['cpu_ms']} | {t['wall_ms']} |" for name, t in times.items()),
     ]

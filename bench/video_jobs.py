@@ -250,7 +250,7 @@ def run() -> dict[str, Any]:
         log_dir,
     )
     result["timeline"] = timeline
-    result["tasks"] = _task_times(log_dir)
+    result["tasks"] = harness.task_times(log_dir)
     result["worker_cpu_s"] = round(worker_cpu, 1)
     result["worker_cpu_ms_per_job"] = round(worker_cpu * 1000 / max(1, result["jobs"]), 1)
     result["load_average"] = {"start": load[0], "end": load[-1]}
@@ -275,22 +275,6 @@ def _cpu_by_process(worker: harness.Process, vendor: harness.Process, beat: harn
         "redis": servers["redis-server"],
         "whole machine": harness.machine_busy_seconds(),
         "_at": time.monotonic(),
-    }
-
-
-def _task_times(log_dir: Path) -> dict[str, dict[str, float]]:
-    """Per task name over both pool processes: count, CPU and wall ms per task."""
-    totals: dict[str, list[float]] = {}
-    for path in log_dir.glob("[0-9]*.json"):
-        for name, (count, cpu, wall) in json.loads(path.read_text()).items():
-            entry = totals.setdefault(name, [0, 0.0, 0.0])
-            entry[0] += count
-            entry[1] += cpu
-            entry[2] += wall
-    return {
-        name: {"count": int(count), "cpu_ms": round(cpu * 1000 / count, 1), "wall_ms": round(wall * 1000 / count, 1)}
-        for name, (count, cpu, wall) in sorted(totals.items())
-        if count
     }
 
 
@@ -393,12 +377,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['load_average']['end']} on {os.cpu_count()} cores |",
         f"| error log lines | {result['error_log_lines']} |",
         "",
-        "| task | runs | CPU ms per run | wall ms per run |",
-        "|---|---|---|---|",
-        *(
-            f"| `{name}` | {t['count']} | {t['cpu_ms']} | {t['wall_ms']} |"
-            for name, t in result.get("tasks", {}).items()
-        ),
+        *harness.task_table(result.get("tasks", {})),
         "",
         f"With Telegram's limits on, the final document and status edit of {result['jobs']} jobs are "
         f"{2 * result['jobs']} messages: at least {result['telegram_floor_s']} s at 30/s, before any "

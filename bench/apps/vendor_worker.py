@@ -1,16 +1,19 @@
-"""The production Celery worker, with the Kling provider's HTTP transport
-pointed at the benchmark's fake vendor (bench/apps/fake_vendor.py).
+"""The production Celery worker, timed per task, and with the Kling
+provider's HTTP transport pointed at the benchmark's fake vendor
+(bench/apps/fake_vendor.py) when BENCH_VENDOR_URL is set.
 
 Everything else is the real worker: same queues and options as
 `deploy/process.sh worker`, prefork pool, the app's settings from the
-environment. Two things differ, both at the transport layer:
+environment. With BENCH_TASK_TIMES_DIR, each pool process writes its CPU
+and wall time per task name there (`TaskClock`). With BENCH_VENDOR_URL, two
+things differ, both at the transport layer:
 
 - every request of the Kling provider (API and result CDN) goes to
   BENCH_VENDOR_URL, with the host it was meant for in `X-Bench-Host`;
 - the safe downloader's DNS lookup answers a public address for the vendor's
   CDN host (there is no DNS here); its allow-list and checks still run.
 
-    python -m bench.apps.vendor_worker   # with BENCH_VENDOR_URL and the app's environment
+    python -m bench.apps.vendor_worker   # with the app's environment
 """
 
 from __future__ import annotations
@@ -82,14 +85,15 @@ def main() -> None:
     from nanobanana.providers import registry
     from nanobanana.providers.kling import KlingProvider
 
-    base = os.environ["BENCH_VENDOR_URL"]
-    registry.PROVIDERS = {
-        **registry.PROVIDERS,
-        "kling": lambda: KlingProvider(
-            http_client=httpx.Client(transport=ToFakeVendor.of_this_process(base), timeout=30.0)
-        ),
-    }
-    download.resolver = lambda host: [PUBLIC_ADDRESS]
+    base = os.environ.get("BENCH_VENDOR_URL")
+    if base:
+        registry.PROVIDERS = {
+            **registry.PROVIDERS,
+            "kling": lambda: KlingProvider(
+                http_client=httpx.Client(transport=ToFakeVendor.of_this_process(base), timeout=30.0)
+            ),
+        }
+        download.resolver = lambda host: [PUBLIC_ADDRESS]
     if os.environ.get("BENCH_TASK_TIMES_DIR"):
         from celery import signals
 
