@@ -237,10 +237,11 @@ def _background(rng: random.Random, width: int, height: int) -> Image.Image:
     # 256 * sqrt(2), so the rotated square's centre 256 pixels are all filled.
     gradient = Image.linear_gradient("L").resize((364, 364)).rotate(rng.uniform(0, 360), Image.Resampling.BILINEAR)
     gradient = gradient.crop((54, 54, 310, 310))
-    image = ImageOps.colorize(gradient, dark, light).resize((width, height), Image.Resampling.BILINEAR)
 
-    # Soft translucent discs, drawn and blurred at a quarter size for speed.
+    # Everything smooth is drawn at a quarter size and scaled up once: the
+    # gradient, and soft translucent discs blurred over it.
     small = (max(width // 4, 1), max(height // 4, 1))
+    image = ImageOps.colorize(gradient, dark, light).resize(small, Image.Resampling.BILINEAR)
     layer = Image.new("RGBA", small, (*light, 0))  # not black: blurred edges would darken
     draw = ImageDraw.Draw(layer)
     for _ in range(rng.randint(8, 14)):
@@ -248,9 +249,9 @@ def _background(rng: random.Random, width: int, height: int) -> Image.Image:
         x, y = rng.uniform(0, small[0]), rng.uniform(0, small[1])
         tint = light if rng.random() < 0.5 else (255, 255, 255)
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(*tint, rng.randint(25, 70)))
-    layer = layer.filter(ImageFilter.GaussianBlur(3)).resize((width, height), Image.Resampling.BILINEAR)
+    layer = layer.filter(ImageFilter.GaussianBlur(3))
     image.paste(layer, (0, 0), layer)  # blends by the layer's alpha, in place
-    return image
+    return image.resize((width, height), Image.Resampling.BILINEAR)
 
 
 def _hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
