@@ -130,6 +130,7 @@ def make_sender(make_limiter, clock, blocked) -> Callable[..., TelegramSender]:
             "on_blocked": blocked,
             "max_inline_wait": 10.0,
             "sleep": clock.sleep,
+            "monotonic": lambda: clock.now,
         }
         options.update(overrides)
         return TelegramSender(**options)
@@ -330,6 +331,36 @@ async def test_a_chat_wait_behind_a_busy_bot_counts_only_the_chat_part(sender, c
     await sender(telegram, bot, send(1))
 
     assert telegram.times == pytest.approx([START + 5.0, START + 6.0], abs=0.05)
+
+
+async def test_a_send_that_wakes_late_for_its_slot_takes_another_instead_of_going_at_once(make_sender, clock, bot):
+    stalls = [0.1]  # the process stalls 100 ms once, during the first wait
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds + (stalls.pop() if stalls else 0.0)
+
+    sender = make_sender(sleep=sleep)
+    for chat in range(100, 125):  # the bot is busy for 1 s
+        await sender.limiter.reserve(chat, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    await sender(telegram, bot, send(1))
+
+    assert len(telegram.calls) == 1
+    assert telegram.times[0] == pytest.approx(START + 2.0), "not at 1.1 s, next to the sends after it"
+
+
+async def test_a_send_late_by_less_than_the_margin_goes_out(make_sender, clock, bot):
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds + 0.005
+
+    sender = make_sender(sleep=sleep)
+    await sender.limiter.reserve(100, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    await sender(telegram, bot, send(1))
+
+    assert telegram.times == pytest.approx([START + 0.04 + 0.005])
 
 
 def test_create_bot_takes_the_chat_inline_wait_from_settings(settings, make_limiter):
