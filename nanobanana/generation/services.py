@@ -16,6 +16,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +87,9 @@ BATCH_MAX = 1000
 # later batches do not hand it on again while that poll waits in the queue;
 # if the poll is lost, a batch (or the sweep) takes the job up after it.
 HANDOFF_SECONDS = 60.0
+# Vendor calls (a status check, and the download of a finished result) of one
+# `requests_complete_many` in flight at once.
+COMPLETE_CONCURRENCY = 4
 # Finished jobs a batch found are completed this many to a task, and each
 # task's outcomes go out in one `delivery.deliver_many`, whose sends overlap.
 COMPLETE_CHUNK = 20
@@ -241,41 +245,67 @@ def request_poll(*, request_id: int) -> None:
 
 def _poll_claimed(*, request: GenerationRequest) -> None:
     """The body of `request_poll`, for a request whose poll claim this task holds."""
-    request_id = request.pk
-    provider = provider_get(request.model.provider)
-    job = _job_for(request)
-    past_deadline = request.deadline_at is not None and clock.now() >= request.deadline_at
+    ask = _ask_prepare(request=request)
+    _ask_settle(ask=ask, answer=_ask_vendor(ask))
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One question to a vendor about a claimed request: what to ask and of whom."""
+
+    request: GenerationRequest
+    provider: Provider
+    job: GenerationJob
+    past_deadline: bool
+
+
+def _ask_prepare(*, request: GenerationRequest) -> _Ask:
+    return _Ask(
+        request=request,
+        provider=provider_get(request.model.provider),
+        job=_job_for(request),
+        past_deadline=request.deadline_at is not None and clock.now() >= request.deadline_at,
+    )
+
+
+def _ask_vendor(ask: _Ask) -> Submission | Exception:
+    """Submit the job, or check it (which downloads a finished result). The
+    vendor's calls only, no database: safe on a thread of its own. An error
+    is returned, for `_ask_settle` to judge."""
     try:
-        if request.provider_job_id:
-            submission = provider.check(job, request.provider_job_id)
-        else:
-            submission = provider.submit(job)
-    except SoftTimeLimitExceeded:
+        if ask.request.provider_job_id:
+            return ask.provider.check(ask.job, ask.request.provider_job_id)
+        return ask.provider.submit(ask.job)
+    except Exception as error:  # judged in _ask_settle; SoftTimeLimitExceeded included
+        return error
+
+
+def _ask_settle(*, ask: _Ask, answer: Submission | Exception) -> None:
+    """Act on the vendor's answer (or error) about a claimed request."""
+    request, provider = ask.request, ask.provider
+    if isinstance(answer, SoftTimeLimitExceeded):
         # A vendor call outlived this task: like a timeout, ask again later.
         _schedule_poll(request=request, after=_backoff(request.attempts))
-        return
-    except ProviderTransientError as error:
+    elif isinstance(answer, ProviderTransientError):
         # Timeout, 5xx, 429: ask again later (a scheduled task, never a sleep),
         # but never past the deadline; at the deadline the job times out.
         if not request.provider_job_id:
             breaker_failure(model_id=request.model_id, code="transient")  # the vendor would not take the job
-        if past_deadline:
-            _give_up(request=request, provider=provider, detail=f"transient error at the deadline: {error}")
+        if ask.past_deadline:
+            _give_up(request=request, provider=provider, detail=f"transient error at the deadline: {answer}")
         else:
-            _schedule_poll(request=request, after=error.retry_after or _backoff(request.attempts))
-        return
-    except ProviderError as error:
+            _schedule_poll(request=request, after=answer.retry_after or _backoff(request.attempts))
+    elif isinstance(answer, ProviderError):
         # Policy refusal, invalid input, lost job: final. The code names the
         # reason the user is told; the detail is for operators only.
-        request_fail(request_id=request_id, code=error.code, detail=str(error))
-        return
-    except Exception as error:
+        request_fail(request_id=request.pk, code=answer.code, detail=str(answer))
+    elif isinstance(answer, Exception):
         # A provider bug or an answer nobody classified: fail for good rather
         # than loop until the deadline, and keep the traceback for operators.
-        logger.exception("provider raised an unclassified error", extra={"request_id": request_id})
-        request_fail(request_id=request_id, code="provider_error", detail=f"{type(error).__name__}: {error}")
-        return
-    _apply_submission(request=request, provider=provider, submission=submission, past_deadline=past_deadline)
+        logger.error("provider raised an unclassified error", extra={"request_id": request.pk}, exc_info=answer)
+        request_fail(request_id=request.pk, code="provider_error", detail=f"{type(answer).__name__}: {answer}")
+    else:
+        _apply_submission(request=request, provider=provider, submission=answer, past_deadline=ask.past_deadline)
 
 
 def _poll_claim(*, request_id: int) -> bool:
@@ -414,23 +444,39 @@ def requests_poll_batch(*, provider_name: str, window: int | None = None) -> Bat
 
 
 def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
-    """`request_poll` for each job a batch handed on, in turn; the ones that
-    ended (succeeded or failed) are then delivered together by one
-    `delivery.deliver_many`. A job whose poll raises, or that the task's
-    time limit leaves unasked, is left to the next batch (it is due again
-    `HANDOFF_SECONDS` after the hand-off)."""
+    """`request_poll` for each job a batch handed on, with the vendor calls
+    (the check, and the download of a finished result) of up to
+    `COMPLETE_CONCURRENCY` jobs in flight at once; the database work after
+    each answer stays on this thread, in the given order. The ones that ended
+    (succeeded or failed) are then delivered together by one
+    `delivery.deliver_many`. A job whose poll raises is left to the next
+    batch (it is due again `HANDOFF_SECONDS` after the hand-off); so are the
+    jobs the task's time limit leaves unsettled, their claims given back."""
     ended: list[int] = []
     token = _ended_here.set(ended)
+    pool = ThreadPoolExecutor(COMPLETE_CONCURRENCY, thread_name_prefix="complete-many")
+    asks: list[_Ask] = []
+    settled = 0
     try:
         for request_id in request_ids:
+            if _poll_claim(request_id=request_id):
+                request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+                asks.append(_ask_prepare(request=request))
+        for ask, answer in zip(asks, pool.map(_ask_vendor, asks), strict=True):
             try:
-                request_poll(request_id=request_id)
+                _ask_settle(ask=ask, answer=answer)
             except SoftTimeLimitExceeded:
-                logger.warning("complete_many ran out of time", extra={"request_id": request_id})
-                break
+                raise
             except Exception:
-                logger.exception("a handed-on poll failed", extra={"request_id": request_id})
+                logger.exception("a handed-on poll failed", extra={"request_id": ask.request.pk})
+            settled += 1
+    except SoftTimeLimitExceeded:
+        logger.warning("complete_many ran out of time", extra={"left": len(asks) - settled})
+        GenerationRequest.objects.filter(pk__in=[ask.request.pk for ask in asks[settled:]]).update(
+            poll_claimed_until=None
+        )
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
         _ended_here.reset(token)
     if ended:
         enqueue(TASK_DELIVER_MANY, ended)

@@ -5,6 +5,7 @@ the user's photos to the vendor."""
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -280,15 +281,48 @@ def test_a_finished_job_handed_on_is_not_handed_on_again(kling, clock, make_user
     assert "delivery.deliver" not in task_queue.names()
 
 
-def test_a_completion_group_out_of_time_leaves_the_rest_to_the_next_batch(monkeypatch, catalog, task_queue):
-    asked: list[int] = []
+def finished_videos(kling, clock, make_users, task_queue, count: int) -> list[GenerationRequest]:
+    """`count` Kling videos whose jobs the vendor has finished, waiting to be asked."""
+    videos = [submit(user, model="kling-std", key=f"v{index}") for index, user in enumerate(make_users(count))]
+    task_queue.run_all(include_delayed=False, only="generation.")
+    clock.current += timedelta(seconds=61)
+    return videos
 
-    def poll(*, request_id: int) -> None:
-        asked.append(request_id)
-        if request_id == 2:
+
+def test_a_completion_group_out_of_time_gives_the_rest_back(kling, clock, make_users, task_queue, monkeypatch):
+    first, second, third = finished_videos(kling, clock, make_users, task_queue, 3)
+    settle = services._ask_settle
+
+    def settle_until_time_is_up(*, ask, answer) -> None:
+        if ask.request.pk == second.pk:
             raise SoftTimeLimitExceeded()
+        settle(ask=ask, answer=answer)
 
-    monkeypatch.setattr(services, "request_poll", poll)
-    assert services.requests_complete_many(request_ids=[1, 2, 3]) == []
-    assert asked == [1, 2]  # 3 is left for the next batch
-    assert "delivery.deliver_many" not in task_queue.names()
+    monkeypatch.setattr(services, "_ask_settle", settle_until_time_is_up)
+    assert services.requests_complete_many(request_ids=[first.pk, second.pk, third.pk]) == [first.pk]
+    assert statuses([first, second, third]) == [
+        RequestStatus.SUCCEEDED,
+        RequestStatus.PROCESSING,
+        RequestStatus.PROCESSING,
+    ]
+    for video in (second, third):  # free for the next batch at once, not after the claim's lease
+        video.refresh_from_db()
+        assert video.poll_claimed_until is None
+    assert task_queue.names().count("delivery.deliver_many") == 1
+
+
+def test_the_vendor_calls_of_a_completion_group_overlap(kling, clock, make_users, task_queue, monkeypatch):
+    videos = finished_videos(kling, clock, make_users, task_queue, services.COMPLETE_CONCURRENCY)
+    # Every check waits until all of them are in flight: one at a time, the
+    # first would wait in vain and the job would fail.
+    together = threading.Barrier(services.COMPLETE_CONCURRENCY, timeout=5)
+    check = KlingProvider.check
+
+    def check_together(self, job, job_id):
+        together.wait()
+        return check(self, job, job_id)
+
+    monkeypatch.setattr(KlingProvider, "check", check_together)
+    ended = services.requests_complete_many(request_ids=[video.pk for video in videos])
+    assert sorted(ended) == sorted(video.pk for video in videos)
+    assert statuses(videos) == [RequestStatus.SUCCEEDED] * len(videos)
