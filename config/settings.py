@@ -331,6 +331,12 @@ CELERY_TASK_DEFAULT_QUEUE = "updates"
 CELERY_TASK_ROUTES = {
     "bot.*": {"queue": "updates"},
     "generation.*": {"queue": "generation"},
+    # Status and progress edits are the lowest priority (Redis: 0 is the
+    # highest, 9 the lowest; the worker takes a message of a lower priority
+    # only when no queue holds one of a higher): under a backlog, starts,
+    # completions and deliveries go first, and an edit that comes late is
+    # superseded by the result anyway.
+    "delivery.status": {"queue": "delivery", "priority": 9},
     "delivery.*": {"queue": "delivery"},
     "ops.*": {"queue": "updates"},
     "payments.*": {"queue": "updates"},
