@@ -39,6 +39,11 @@ VENDOR = "kling"
 DEFAULT_BASE_URL = "https://api-singapore.klingai.com"
 RESULT_HOSTS = ("klingai.com", "kling.ai", "kuaishou.com")
 POLL_SECONDS = 10.0
+# A job the task list shows as running is asked about again sooner: a listing
+# answers for up to LIST_PAGE_SIZE jobs in one call, so asking often costs
+# calls per batch window, not per job, and a finished video is noticed about
+# 2.5 s after it is ready on average instead of 5 s.
+LIST_POLL_SECONDS = 5.0
 LIST_PAGE_SIZE = 500  # the most Kling's task list gives in one page
 LIST_MAX_PAGES = 10  # a job further back than this is asked about on its own
 RUNNING = frozenset({"submitted", "processing"})
@@ -123,7 +128,7 @@ class KlingProvider:
                         unseen.discard(task_id)
                         if task.get("task_status") in RUNNING:
                             job_id = f"{endpoint}:{task_id}"
-                            pending[job_id] = Submission(state="pending", job_id=job_id, poll_after=POLL_SECONDS)
+                            pending[job_id] = Submission(state="pending", job_id=job_id, poll_after=LIST_POLL_SECONDS)
                 if not unseen or len(tasks) < LIST_PAGE_SIZE:
                     break
         return pending

@@ -365,7 +365,10 @@ def test_kling_names_its_running_jobs_from_its_task_list_page_by_page(monkeypatc
     fake.calls.clear()
     pending = provider.pending_among([job.job_id for job in jobs] + ["text2video:404404"])
     assert sorted(pending) == sorted(job.job_id for job in jobs[1:])
-    assert all(item.state == "pending" and item.poll_after > 0 for item in pending.values())
+    assert all(item.state == "pending" for item in pending.values())
+    # Listed jobs are asked about again sooner than single checks: a listing costs per round, not per job.
+    assert {item.poll_after for item in pending.values()} == {kling_module.LIST_POLL_SECONDS}
+    assert kling_module.LIST_POLL_SECONDS < kling_module.POLL_SECONDS
     pages = [call.query["pageNum"] for call in fake.calls]
     assert pages == [["1"], ["2"], ["3"]]  # 2 + 2 + 1: the short page ends the search for the unknown one
     fake.scenario, fake.phase = "rate_limited", "list"
