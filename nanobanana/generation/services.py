@@ -459,9 +459,14 @@ def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
     settled = 0
     try:
         for request_id in request_ids:
-            if _poll_claim(request_id=request_id):
-                request = GenerationRequest.objects.select_related("model").get(pk=request_id)
-                asks.append(_ask_prepare(request=request))
+            try:
+                if _poll_claim(request_id=request_id):
+                    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+                    asks.append(_ask_prepare(request=request))
+            except SoftTimeLimitExceeded:
+                raise
+            except Exception:
+                logger.exception("a handed-on poll failed", extra={"request_id": request_id})
         for ask, answer in zip(asks, pool.map(_ask_vendor, asks), strict=True):
             try:
                 _ask_settle(ask=ask, answer=answer)

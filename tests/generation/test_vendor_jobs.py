@@ -326,3 +326,17 @@ def test_the_vendor_calls_of_a_completion_group_overlap(kling, clock, make_users
     ended = services.requests_complete_many(request_ids=[video.pk for video in videos])
     assert sorted(ended) == sorted(video.pk for video in videos)
     assert statuses(videos) == [RequestStatus.SUCCEEDED] * len(videos)
+
+
+def test_a_job_that_cannot_be_asked_about_does_not_stop_its_group(kling, clock, make_users, task_queue, monkeypatch):
+    broken, fine = finished_videos(kling, clock, make_users, task_queue, 2)
+    prepare = services._ask_prepare
+
+    def prepare_or_fail(*, request):
+        if request.pk == broken.pk:
+            raise RuntimeError("its input media is unreadable")
+        return prepare(request=request)
+
+    monkeypatch.setattr(services, "_ask_prepare", prepare_or_fail)
+    assert services.requests_complete_many(request_ids=[broken.pk, fine.pk]) == [fine.pk]
+    assert statuses([broken, fine]) == [RequestStatus.PROCESSING, RequestStatus.SUCCEEDED]
