@@ -5,7 +5,8 @@ arriving back at it, p50 and p95 (targets 100 ms and 250 ms), with the
 memory of the web and worker processes.
 
 Real processes: the web process (`make web`), the production Celery worker
-(concurrency 2, timed per task: bench/apps/vendor_worker.py) and beat, on a fresh database; the sandbox Bot API
+(concurrency 2, timed per task: bench/apps/vendor_worker.py, which logs at
+WARNING instead of INFO) and beat, on a fresh database; the sandbox Bot API
 runs in this process and delivers updates to the webhook as Telegram does.
 Each person is first walked to the price confirmation (not measured).
 
