@@ -3,7 +3,8 @@ against the sandbox Bot API enforcing Telegram's limits (30/s per bot, 1/s
 per chat, a bot-wide penalty after a 429).
 
 3,000 messages to 1,000 chats (3 each) and 300 to one more chat, all queued
-at once (quick: 300 to 100 chats and 30 to one). Each message is a task, as
+at once (quick: 300 to 100 chats and 30 to one). Each message is a task that sends
+one message (inside `chat_turns()`, as a status edit or a notice is), as
 a Celery delivery task would be: it sends through the sender and, when the
 sender says "retry in N s" (the next slot is further than the inline wait),
 it is retried after N s, as Celery's countdown would. Measured at the fake:
@@ -106,7 +107,7 @@ async def _through_sender() -> dict[str, int]:
     Celery ETA task does, without holding a slot meanwhile."""
     from aiogram.exceptions import TelegramAPIError
 
-    from nanobanana.bot.sender import bot_session
+    from nanobanana.bot.sender import bot_session, chat_turns
     from nanobanana.core.errors import TransientError
 
     counters = {"sender_retry_later": 0, "other_errors": 0, "worker_slots": WORKER_SLOTS}
@@ -124,7 +125,8 @@ async def _through_sender() -> dict[str, int]:
             while not done.is_set():
                 chat, index = await queue.get()
                 try:
-                    await bot.send_message(chat_id=chat, text=f"message {index}")
+                    with chat_turns():  # one message a task, as a notice or a status edit
+                        await bot.send_message(chat_id=chat, text=f"message {index}")
                 except TransientError as error:
                     counters["sender_retry_later"] += 1
                     loop.call_later(error.retry_after or 1.0, queue.put_nowait, (chat, index))

@@ -89,10 +89,11 @@ TELEGRAM_CHAT_INTERVAL_SECONDS = env_float("TELEGRAM_CHAT_INTERVAL_SECONDS", 1.0
 TELEGRAM_GROUP_INTERVAL_SECONDS = env_float("TELEGRAM_GROUP_INTERVAL_SECONDS", 3.0)
 # A send that would wait longer than this in-process is re-queued instead.
 TELEGRAM_MAX_INLINE_WAIT_SECONDS = env_float("TELEGRAM_MAX_INLINE_WAIT_SECONDS", 10.0)
-# The part of that wait its own chat may cause (sends ahead of it to the same
-# chat): one private-chat interval, i.e. one send ahead (a group is allowed
-# as many sends ahead, 3x this). A longer chat queue re-queues the send with
-# a promised turn, so a busy chat does not keep worker slots asleep
+# For tasks that send one message a run (`chat_turns()`: status and progress
+# edits): the part of that wait its own chat may cause (sends ahead of it to
+# the same chat): one private-chat interval, i.e. one send ahead (a group is
+# allowed as many sends ahead, 3x this). A longer chat queue re-queues the
+# send with a promised turn, so a busy chat does not keep worker slots asleep
 # (docs/decisions/406-chat-turns-for-deferred-sends.md).
 TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS = env_float("TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS", 1.0)
 TELEGRAM_UPLOAD_LIMIT_BYTES = (2000 if TELEGRAM_API_LOCAL else 50) * 1024 * 1024

@@ -28,7 +28,7 @@ from PIL import Image
 from nanobanana.billing.selectors import wallet_balance
 from nanobanana.bot import keyboards
 from nanobanana.bot.presenters import elapsed_label, failure_reason, summary
-from nanobanana.bot.sender import RecipientBlocked, inline_wait_at_most
+from nanobanana.bot.sender import RecipientBlocked, chat_turns, inline_wait_at_most
 from nanobanana.bot.texts import Texts
 from nanobanana.core import clock
 from nanobanana.core.errors import TransientError
@@ -109,7 +109,8 @@ async def status_processing(bot: Bot, request_id: int) -> None:
     try:
         # The cancel button stays while the job waits: the vendor is asked to stop it.
         markup = keyboards.queued(texts, request_id=request.pk)
-        with inline_wait_at_most(STATUS_INLINE_WAIT_SECONDS):
+        # One edit a run: a busy chat gives the slot back with a promised turn.
+        with inline_wait_at_most(STATUS_INLINE_WAIT_SECONDS), chat_turns():
             await status_edit(bot, request, text, markup)
     except RecipientBlocked:
         return

@@ -7,9 +7,10 @@ request middleware, so handlers (`message.answer()`), delivery tasks
 - spaces sends with the shared `TelegramLimiter` (per chat, per group, per
   bot). A wait for the bot's calendar (the bot is at its rate, or paused) is
   slept in-process up to TELEGRAM_MAX_INLINE_WAIT_SECONDS: every send waits
-  for it anyway. A wait caused by the send's own chat (sends ahead of it to
-  the same chat) is slept only up to TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS
-  (one send ahead); beyond either, nothing is sent and
+  for it anyway. Inside `chat_turns()` (tasks that send one message a run),
+  a wait caused by the send's own chat (sends ahead of it to the same chat)
+  is slept only up to TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS (one send
+  ahead); beyond either, nothing is sent and
   `TransientError(retry_after=...)` lets the Celery task retry instead of
   holding a worker slot. A chat-caused refusal carries the send's promised
   turn, so sends deferred together come back one chat interval apart
@@ -151,6 +152,28 @@ LATE_SEND_RETRIES: Final = 3
 _inline_wait: ContextVar[float | None] = ContextVar("telegram_inline_wait", default=None)
 
 
+# Whether a send whose own chat has more than one send ahead gives the worker
+# slot back with a promised turn (`chat_turns()`) instead of sleeping.
+_chat_turns: ContextVar[bool] = ContextVar("telegram_chat_turns", default=False)
+
+
+@contextmanager
+def chat_turns() -> Iterator[None]:
+    """Calls made inside sleep in-process for their chat only up to
+    TELEGRAM_MAX_CHAT_INLINE_WAIT_SECONDS; a longer chat queue raises
+    `TransientError(retry_after=<the send's promised turn>)` before anything
+    is sent. Only for a task that sends one message a run (a status edit, a
+    notice to one user), so its retry repeats nothing. A handler or a
+    delivery sends several messages in a row: refused halfway, its retry
+    would send the first ones again, so outside this block a chat wait is
+    slept up to the sender's whole inline wait."""
+    token = _chat_turns.set(True)
+    try:
+        yield
+    finally:
+        _chat_turns.reset(token)
+
+
 @contextmanager
 def inline_wait_at_most(seconds: float) -> Iterator[None]:
     """Calls made inside wait at most `seconds` in-process for their slot;
@@ -283,9 +306,8 @@ class TelegramSender(BaseRequestMiddleware):
             # The slot is at least `wait` after this moment, so lateness
             # measured from here is never less than the real one.
             asked_at = self.monotonic()
-            reservation = await self.limiter.reserve(
-                chat_id, max_wait=max_wait, max_chat_wait=self.max_chat_inline_wait
-            )
+            max_chat_wait = self.max_chat_inline_wait if _chat_turns.get() else None
+            reservation = await self.limiter.reserve(chat_id, max_wait=max_wait, max_chat_wait=max_chat_wait)
             if not reservation.granted:
                 reason = "this chat's turn" if reservation.turn else "next send slot"
                 raise TransientError(

@@ -47,6 +47,7 @@ from nanobanana.bot.sender import (
     RecipientBlocked,
     TelegramSender,
     bot_session,
+    chat_turns,
     create_bot,
     inline_wait_at_most,
     mark_user_blocked,
@@ -276,12 +277,24 @@ async def test_a_send_with_more_than_one_send_ahead_in_its_chat_gives_the_worker
         await sender.limiter.reserve(1, max_wait=1000)
     telegram = FakeTelegram(clock)
 
-    with pytest.raises(TransientError) as caught:
+    with chat_turns(), pytest.raises(TransientError) as caught:
         await sender(telegram, bot, send(1))
 
     assert telegram.calls == []
     assert caught.value.retry_after == pytest.approx(2.0)
     assert clock.now == START, "no time spent waiting in-process"
+
+
+async def test_outside_chat_turns_a_busy_chat_is_waited_for_in_process(sender, clock, bot):
+    """A handler or a delivery sends several messages in a row: refused
+    halfway, its retry would send the first ones again."""
+    for _ in range(2):
+        await sender.limiter.reserve(1, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    await sender(telegram, bot, send(1))
+
+    assert telegram.times == pytest.approx([START + 2.0])
 
 
 async def test_a_send_with_one_send_ahead_in_its_chat_waits_in_process(sender, clock, bot):
@@ -299,7 +312,7 @@ async def test_sends_deferred_by_their_chat_come_back_one_interval_apart_and_fin
     telegram = FakeTelegram(clock)
     retry_afters: list[float] = []
     for _ in range(3):
-        with pytest.raises(TransientError) as caught:
+        with chat_turns(), pytest.raises(TransientError) as caught:
             await sender(telegram, bot, send(1))
         assert caught.value.retry_after is not None
         retry_afters.append(caught.value.retry_after)
@@ -307,7 +320,8 @@ async def test_sends_deferred_by_their_chat_come_back_one_interval_apart_and_fin
 
     for retry_after in retry_afters:  # each task comes back on its countdown
         clock.now = START + retry_after
-        await sender(telegram, bot, send(1))
+        with chat_turns():
+            await sender(telegram, bot, send(1))
 
     assert telegram.times == pytest.approx([START + 2.0, START + 3.0, START + 4.0]), "sent at once, no waiting"
 
