@@ -80,16 +80,17 @@ async def open_store(store_spec) -> AsyncIterator[Callable[..., SlotStore]]:
         await store.close()
 
 
-def _chat_keys(spec: StoreSpec) -> set[str]:
-    """Chats the store still keeps state for."""
+def _kept(spec: StoreSpec, what: str) -> set[str]:
+    """Chats the store still keeps state of `what` for: "chat" (next free
+    time) or "turns" (a promised-turn horizon)."""
     if spec.kind == "redis":
         client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
         try:
-            return {key.rsplit(":", 1)[1] for key in client.scan_iter(match="{" + spec.location + "}:chat:*")}
+            return {key.rsplit(":", 1)[1] for key in client.scan_iter(match="{" + spec.location + "}:" + what + ":*")}
         finally:
             client.close()
     state = json.loads((Path(spec.location) / "telegram-limiter.json").read_text())
-    return set(state["chats"])
+    return set(state.get({"chat": "chats", "turns": "horizons"}[what], {}))
 
 
 def _slot_number(reservation: Reservation, rate_per_second: float) -> int:
@@ -207,13 +208,13 @@ async def test_state_is_dropped_once_it_cannot_delay_a_send(open_store, store_sp
     store = open_store()
     await store.reserve(chat_key="old", chat_interval=0.05, max_wait=NO_LIMIT)
     await store.pause(0.05)
-    assert "old" in _chat_keys(store_spec)
+    assert "old" in _kept(store_spec, "chat")
 
     await asyncio.sleep(0.15)
     fresh = await store.reserve(chat_key="new", chat_interval=0.05, max_wait=NO_LIMIT)
 
     assert fresh.wait < 0.05, "the expired pause no longer applies"
-    assert _chat_keys(store_spec) == {"new"}
+    assert _kept(store_spec, "chat") == {"new"}
 
 
 @pytest.mark.parametrize("store_spec", ["redis"], indirect=True)
@@ -318,18 +319,6 @@ def test_factory_uses_a_file_in_data_dir_without_redis(settings, tmp_path):
     assert limiter.store.state_path.parent == tmp_path
 
 
-def _turn_keys(spec: StoreSpec) -> set[str]:
-    """Chats the store still keeps a promised-turn horizon for."""
-    if spec.kind == "redis":
-        client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-        try:
-            return {key.rsplit(":", 1)[1] for key in client.scan_iter(match="{" + spec.location + "}:turns:*")}
-        finally:
-            client.close()
-    state = json.loads((Path(spec.location) / "telegram-limiter.json").read_text())
-    return set(state.get("horizons", {}))
-
-
 async def test_a_chat_wait_over_the_chat_limit_is_refused_with_a_turn_and_takes_no_global_slot(open_store):
     rate = 1.0  # slots one second wide: which slot each send took is plain to see
     store = open_store(rate_per_second=rate)
@@ -403,12 +392,12 @@ async def test_a_promised_turn_is_dropped_once_it_cannot_delay_a_send(open_store
     await store.reserve(chat_key="old", chat_interval=0.05, max_wait=NO_LIMIT)
     refused = await store.reserve(chat_key="old", chat_interval=0.05, max_wait=NO_LIMIT, max_chat_wait=0.0)
     assert refused.turn
-    assert _turn_keys(store_spec) == {"old"}
+    assert _kept(store_spec, "turns") == {"old"}
 
     await asyncio.sleep(0.2)
     await store.reserve(chat_key="new", chat_interval=0.05, max_wait=NO_LIMIT)
 
-    assert _turn_keys(store_spec) == set()
+    assert _kept(store_spec, "turns") == set()
 
 
 @pytest.mark.parametrize("store_spec", ["redis"], indirect=True)
