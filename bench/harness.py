@@ -403,11 +403,10 @@ def uvicorn_command(app: str, *, port: int, workers: int, extra: Sequence[str] =
     ]
 
 
-def task_times(folder: Path, *, since: dict[str, dict[str, float]] | None = None) -> dict[str, dict[str, float]]:
+def task_totals(folder: Path) -> dict[str, list[float]]:
     """Per task name over every pool process of a worker started with
-    BENCH_TASK_TIMES_DIR=folder (bench/apps/vendor_worker.py): runs, and CPU
-    and wall milliseconds per run; with `since` (an earlier reading), only
-    the runs after it."""
+    BENCH_TASK_TIMES_DIR=folder (bench/apps/vendor_worker.py): [runs, CPU
+    seconds, wall seconds] so far."""
     totals: dict[str, list[float]] = {}
     for path in folder.glob("[0-9]*.json"):
         for name, (count, cpu, wall) in json.loads(path.read_text()).items():
@@ -415,11 +414,15 @@ def task_times(folder: Path, *, since: dict[str, dict[str, float]] | None = None
             entry[0] += count
             entry[1] += cpu
             entry[2] += wall
+    return totals
+
+
+def task_times(folder: Path, *, since: dict[str, list[float]] | None = None) -> dict[str, dict[str, float]]:
+    """`task_totals` as runs, and CPU and wall milliseconds per run; with
+    `since` (an earlier `task_totals`), only the runs after it."""
+    totals = task_totals(folder)
     for name, earlier in (since or {}).items():
-        entry = totals.setdefault(name, [0, 0.0, 0.0])
-        entry[0] -= earlier["count"]
-        entry[1] -= earlier["cpu_ms"] * earlier["count"] / 1000
-        entry[2] -= earlier["wall_ms"] * earlier["count"] / 1000
+        totals[name] = [now - before for now, before in zip(totals.get(name, [0, 0.0, 0.0]), earlier, strict=True)]
     return {
         name: {"count": int(count), "cpu_ms": round(cpu * 1000 / count, 1), "wall_ms": round(wall * 1000 / count, 1)}
         for name, (count, cpu, wall) in sorted(totals.items())

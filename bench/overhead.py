@@ -196,7 +196,7 @@ def run() -> dict[str, Any]:
             help_started.update(_paced(anchor_users, lambda user: fake.sync.send_text(user, "/help")))
             anchor = _latencies(help_started, _wait_for(help_arrivals, anchor_users, 60))
 
-            tasks_before = harness.task_times(log_dir)
+            tasks_before = harness.task_totals(log_dir)
             started = _paced(helpers, lambda user: fake.sync.press_button(user, *confirms[user]))
             arrived = _wait_for(lambda: _arrivals(fake, "sendDocument"), helpers, 180)
             ours = _latencies(started, arrived)

@@ -69,11 +69,11 @@ def preview_image(data: bytes) -> tuple[bytes, str] | None:
     and encoding a 1024 px image costs about 16 ms of CPU)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if len(data) <= PREVIEW_REUSE_MAX_BYTES and max(image.size) <= PREVIEW_MAX_SIDE:
-                if image.format == "JPEG" and image.mode in ("RGB", "L"):
-                    return data, "jpg"
-                if image.format == "PNG" and image.mode in ("RGB", "L") and "transparency" not in image.info:
-                    return data, "png"
+            extension = {"JPEG": "jpg", "PNG": "png"}.get(image.format or "")
+            small = len(data) <= PREVIEW_REUSE_MAX_BYTES and max(image.size) <= PREVIEW_MAX_SIDE
+            opaque = image.mode in ("RGB", "L") and "transparency" not in image.info
+            if extension and small and opaque:
+                return data, extension
             image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, format="JPEG", quality=85)

@@ -238,9 +238,16 @@ def request_poll(*, request_id: int) -> None:
     """Ask the provider about a processing request: submit it if it has no
     job yet, otherwise check the job. Past the deadline, one last answer
     decides; a job still pending then fails and its tokens are released."""
+    request = _claimed_request(request_id=request_id)
+    if request is not None:
+        _poll_claimed(request=request)
+
+
+def _claimed_request(*, request_id: int) -> GenerationRequest | None:
+    """The request, once this task holds its poll claim (`_poll_claim`); None if another poll does."""
     if not _poll_claim(request_id=request_id):
-        return
-    _poll_claimed(request=GenerationRequest.objects.select_related("model").get(pk=request_id))
+        return None
+    return GenerationRequest.objects.select_related("model").get(pk=request_id)
 
 
 def _poll_claimed(*, request: GenerationRequest) -> None:
@@ -460,8 +467,8 @@ def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
     try:
         for request_id in request_ids:
             try:
-                if _poll_claim(request_id=request_id):
-                    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
+                request = _claimed_request(request_id=request_id)
+                if request is not None:
                     asks.append(_ask_prepare(request=request))
             except SoftTimeLimitExceeded:
                 raise
