@@ -25,7 +25,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 
 from nanobanana.accounts.models import TelegramUser
 from nanobanana.billing.services import hold_capture, hold_place, hold_release
@@ -234,26 +234,18 @@ def request_start(*, request_id: int) -> None:
     _poll_claimed(request=request)
 
 
+def _poll_claimed(*, request: GenerationRequest) -> None:
+    """Ask the vendor about a request whose poll claim this task holds, and act on the answer."""
+    ask = _ask_prepare(request=request)
+    _ask_settle(ask=ask, answer=_ask_vendor(ask))
+
+
 def request_poll(*, request_id: int) -> None:
     """Ask the provider about a processing request: submit it if it has no
     job yet, otherwise check the job. Past the deadline, one last answer
     decides; a job still pending then fails and its tokens are released."""
-    request = _claimed_request(request_id=request_id)
-    if request is not None:
-        _poll_claimed(request=request)
-
-
-def _claimed_request(*, request_id: int) -> GenerationRequest | None:
-    """The request, once this task holds its poll claim (`_poll_claim`); None if another poll does."""
-    if not _poll_claim(request_id=request_id):
-        return None
-    return GenerationRequest.objects.select_related("model").get(pk=request_id)
-
-
-def _poll_claimed(*, request: GenerationRequest) -> None:
-    """The body of `request_poll`, for a request whose poll claim this task holds."""
-    ask = _ask_prepare(request=request)
-    _ask_settle(ask=ask, answer=_ask_vendor(ask))
+    if _poll_claim(request_id=request_id):  # else another poll holds it
+        _poll_claimed(request=GenerationRequest.objects.select_related("model").get(pk=request_id))
 
 
 @dataclass(frozen=True)
@@ -453,23 +445,28 @@ def requests_poll_batch(*, provider_name: str, window: int | None = None) -> Bat
 def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
     """`request_poll` for each job a batch handed on, with the vendor calls
     (the check, and the download of a finished result) of up to
-    `COMPLETE_CONCURRENCY` jobs in flight at once; the database work after
-    each answer stays on this thread, in the given order. The ones that ended
-    (succeeded or failed) are then delivered together by one
-    `delivery.deliver_many`. A job whose poll raises is left to the next
-    batch (it is due again `HANDOFF_SECONDS` after the hand-off); so are the
-    jobs the task's time limit leaves unsettled, their claims given back."""
+    `COMPLETE_CONCURRENCY` jobs in flight at once; the claims are taken in
+    one go, and the database work after each answer stays on this thread, in
+    the given order. The ones that ended (succeeded or failed) are then
+    delivered together by one `delivery.deliver_many`. A job whose poll
+    raises is left to the next batch (it is due again `HANDOFF_SECONDS` after
+    the hand-off); so are the jobs the task's time limit leaves unsettled,
+    their claims given back."""
     ended: list[int] = []
     token = _ended_here.set(ended)
     pool = ThreadPoolExecutor(COMPLETE_CONCURRENCY, thread_name_prefix="complete-many")
-    asks: list[_Ask] = []
-    settled = 0
+    claimed: list[int] = []
+    settled: set[int] = set()
     try:
+        claimed = _poll_claim_many(
+            GenerationRequest.objects.filter(pk__in=request_ids), now=clock.now(), limit=len(request_ids)
+        )
+        loaded = GenerationRequest.objects.select_related("model").in_bulk(claimed)
+        asks: list[_Ask] = []
         for request_id in request_ids:
             try:
-                request = _claimed_request(request_id=request_id)
-                if request is not None:
-                    asks.append(_ask_prepare(request=request))
+                if request_id in loaded:
+                    asks.append(_ask_prepare(request=loaded[request_id]))
             except SoftTimeLimitExceeded:
                 raise
             except Exception:
@@ -481,12 +478,11 @@ def requests_complete_many(*, request_ids: Sequence[int]) -> list[int]:
                 raise
             except Exception:
                 logger.exception("a handed-on poll failed", extra={"request_id": ask.request.pk})
-            settled += 1
+            settled.add(ask.request.pk)
     except SoftTimeLimitExceeded:
-        logger.warning("complete_many ran out of time", extra={"left": len(asks) - settled})
-        GenerationRequest.objects.filter(pk__in=[ask.request.pk for ask in asks[settled:]]).update(
-            poll_claimed_until=None
-        )
+        unsettled = [pk for pk in claimed if pk not in settled]
+        logger.warning("complete_many ran out of time", extra={"left": len(unsettled)})
+        GenerationRequest.objects.filter(pk__in=unsettled).update(poll_claimed_until=None)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         _ended_here.reset(token)
@@ -508,20 +504,31 @@ def _deliver(request_id: int) -> None:
 def _batch_claim(*, provider_name: str, now: datetime, cutoff: datetime) -> list[dict[str, Any]]:
     """Take the poll claim of up to `BATCH_MAX` jobs of a vendor due by
     `cutoff`, the longest due first; jobs another poll holds are skipped."""
+    due = (
+        GenerationRequest.objects.filter(model__provider=provider_name, next_poll_at__lte=cutoff)
+        .exclude(provider_job_id="")
+        .order_by("next_poll_at")
+    )
+    ids = _poll_claim_many(due, now=now, limit=BATCH_MAX)
+    fields = ("pk", "provider_job_id", "deadline_at", "model__kind")
+    return [dict(row) for row in GenerationRequest.objects.filter(pk__in=ids).values(*fields)]
+
+
+def _poll_claim_many(candidates: QuerySet[GenerationRequest], *, now: datetime, limit: int) -> list[int]:
+    """`_poll_claim` for up to `limit` of `candidates` at once, in their
+    order: the processing ones no other poll holds (rows another transaction
+    has locked are skipped, not waited for). Four round trips for any number."""
     free = _not_after("poll_claimed_until", now)
     with transaction.atomic():
         ids = list(
-            GenerationRequest.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(free, status=RequestStatus.PROCESSING, model__provider=provider_name, next_poll_at__lte=cutoff)
-            .exclude(provider_job_id="")
-            .order_by("next_poll_at")
-            .values_list("pk", flat=True)[:BATCH_MAX]
+            candidates.select_for_update(skip_locked=True, of=("self",))
+            .filter(free, status=RequestStatus.PROCESSING)
+            .values_list("pk", flat=True)[:limit]
         )
         GenerationRequest.objects.filter(pk__in=ids).update(
             poll_claimed_until=now + POLL_LEASE, attempts=F("attempts") + 1
         )
-    fields = ("pk", "provider_job_id", "deadline_at", "model__kind")
-    return [dict(row) for row in GenerationRequest.objects.filter(pk__in=ids).values(*fields)]
+    return ids
 
 
 def _give_up(*, request: GenerationRequest, provider: Provider, detail: str) -> None:
@@ -549,7 +556,7 @@ def _apply_submission(
         request.provider_job_id = submission.job_id
     if submission.state == "succeeded":
         # Also when the deadline has passed: a late result is still delivered.
-        request_complete(request_id=request.pk, results=list(submission.results))
+        request_complete(request=request, results=list(submission.results))
     elif past_deadline:
         _give_up(request=request, provider=provider, detail="provider still pending at the deadline")
     else:
@@ -610,14 +617,16 @@ def _progress_show_many(*, request_ids: list[int], now: datetime) -> None:
         enqueue(TASK_STATUS, request_id)
 
 
-def request_complete(*, request_id: int, results: list[MediaResult]) -> bool:
+def request_complete(*, request: GenerationRequest, results: list[MediaResult]) -> bool:
     """Store the results, mark succeeded and capture the tokens for what was
-    actually produced (2 of 4 images pay for 2). Returns False if the request
-    was no longer processing (cancelled or failed meanwhile)."""
+    actually produced (2 of 4 images pay for 2). `request` is as loaded with
+    its model by the poll (what this reads of it never changes after submit).
+    Returns False if the request was no longer processing (cancelled or
+    failed meanwhile)."""
+    request_id = request.pk
     if not results:
         request_fail(request_id=request_id, code="empty_result", detail="provider returned no media")
         return False
-    request = GenerationRequest.objects.select_related("model").get(pk=request_id)
     stored = [
         media_save(data=result.data, content_type=result.content_type, prefix="generations", filename=result.filename)
         for result in results

@@ -1,6 +1,7 @@
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from nanobanana.billing.models import EntryKind, Hold, HoldStatus, LedgerEntry, Wallet
 from nanobanana.billing.services import (
@@ -285,6 +286,26 @@ def test_capture_amount_must_be_within_the_hold(funded_user, amount):
 def test_capture_of_an_unknown_hold_is_not_found(db):
     with pytest.raises(NotFound):
         hold_capture(hold_id=987654321)
+
+
+def test_hold_moves_take_no_savepoint_inside_a_callers_transaction(funded_user):
+    captured = hold_place(user=funded_user, amount=40, reference="generation:25")
+    released = hold_place(user=funded_user, amount=10, reference="generation:26")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        hold_capture(hold_id=captured.pk, amount=30)
+        hold_release(hold_id=released.pk)
+    statements = [query["sql"].split()[0].upper() for query in queries]
+    assert "SAVEPOINT" not in statements
+    assert statements.count("INSERT") == 1  # the capture entry, and nothing else
+
+
+def test_a_conflict_from_a_hold_move_leaves_the_callers_transaction_usable(funded_user, wallet_of):
+    hold = hold_place(user=funded_user, amount=40, reference="generation:27")
+    hold_capture(hold_id=hold.pk)
+    with transaction.atomic():
+        with pytest.raises(Conflict):
+            hold_release(hold_id=hold.pk)
+        assert wallet_of(funded_user).balance == 60  # a query after the Conflict still runs
 
 
 # --- hold_release -----------------------------------------------------------

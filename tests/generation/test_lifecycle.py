@@ -160,7 +160,7 @@ def test_late_result_after_failure_is_not_charged(catalog, make_user, task_queue
     GenerationRequest.objects.filter(pk=request.pk).update(status=RequestStatus.PROCESSING)
     services.request_fail(request_id=request.pk, code="timeout", detail="")
     png = LocalProvider().submit(services._job_for(request)).results[0]
-    assert not services.request_complete(request_id=request.pk, results=[MediaResult(png.data, "image/png", "a.png")])
+    assert not services.request_complete(request=request, results=[MediaResult(png.data, "image/png", "a.png")])
     request.refresh_from_db()
     assert request.hold.status == HoldStatus.RELEASED
 

@@ -340,3 +340,13 @@ def test_a_job_that_cannot_be_asked_about_does_not_stop_its_group(kling, clock, 
     monkeypatch.setattr(services, "_ask_prepare", prepare_or_fail)
     assert services.requests_complete_many(request_ids=[broken.pk, fine.pk]) == [fine.pk]
     assert statuses([broken, fine]) == [RequestStatus.PROCESSING, RequestStatus.SUCCEEDED]
+
+
+def test_a_completion_group_leaves_a_job_another_poll_holds(kling, clock, make_users, task_queue):
+    held, free = finished_videos(kling, clock, make_users, task_queue, 2)
+    until = clock.current + services.POLL_LEASE
+    GenerationRequest.objects.filter(pk=held.pk).update(poll_claimed_until=until)
+    assert services.requests_complete_many(request_ids=[held.pk, free.pk]) == [free.pk]
+    assert statuses([held, free]) == [RequestStatus.PROCESSING, RequestStatus.SUCCEEDED]
+    held.refresh_from_db()
+    assert held.poll_claimed_until == until  # neither asked about nor given back
