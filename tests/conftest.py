@@ -36,6 +36,17 @@ class TaskQueue:
     def names(self) -> list[str]:
         return [name for name, _, _ in self.pending]
 
+    def updates(self) -> list[int]:
+        """The ids of the stored updates queued for handling, in order, one
+        task each (`bot.handle_update`) or a chunk to a task (`bot.handle_updates`)."""
+        ids: list[int] = []
+        for name, args, _ in self.pending:
+            if name == "bot.handle_update":
+                ids.append(args[0])
+            elif name == "bot.handle_updates":
+                ids.extend(args[0])
+        return ids
+
     def run_all(self, *, limit: int = 200, include_delayed: bool = True, only: str = "") -> list[str]:
         """Run until nothing runnable is left; returns the names run. Delayed
         tasks (a countdown) and tasks not starting with `only` stay queued."""

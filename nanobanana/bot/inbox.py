@@ -22,6 +22,12 @@ from nanobanana.core import tasks as core_tasks
 from nanobanana.core.tasks import enqueue
 
 TASK_HANDLE = "bot.handle_update"
+TASK_HANDLE_MANY = "bot.handle_updates"
+# Updates stored together are handled this many to a task (decision 005,
+# amendment): one broker message per chunk instead of per update, and a
+# person's updates of one chunk are handled in order. Small, because a
+# chunk's updates share one worker slot.
+HANDLE_CHUNK = 10
 logger = logging.getLogger(__name__)
 
 
@@ -97,13 +103,15 @@ def inbox_insert_many(*, updates: Sequence[IncomingUpdate]) -> InboxInsert:
 
 
 def inbox_queue(*, update_ids: list[int]) -> None:
-    """Queue stored updates for handling, one task each, in one broker round
-    trip. A broker failure is logged, not raised: the rows are stored, and
-    the re-drive sweep queues them later."""
+    """Queue stored updates for handling, `HANDLE_CHUNK` to a task (a
+    message costs the web process more than storing its rows), in one broker
+    round trip. A broker failure is logged, not raised: the rows are stored,
+    and the re-drive sweep queues them later."""
     if not update_ids:
         return
+    chunks = [update_ids[start : start + HANDLE_CHUNK] for start in range(0, len(update_ids), HANDLE_CHUNK)]
     try:
-        core_tasks.send_many(TASK_HANDLE, [[update_id] for update_id in update_ids])
+        core_tasks.send_many(TASK_HANDLE_MANY, [[chunk] for chunk in chunks])
     except Exception as error:  # the broker's errors vary by transport; the rows are stored either way
         logger.warning(
             "updates stored but not queued; the re-drive sweep will queue them",

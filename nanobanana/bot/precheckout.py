@@ -1,7 +1,7 @@
 """Answering a Stars `pre_checkout_query` inside the webhook request.
 
 Telegram waits at most 10 seconds for `answerPreCheckoutQuery`. Updates are
-otherwise handled by the `bot.handle_update` Celery task on the `updates`
+otherwise handled by the `bot.handle_updates` Celery task on the `updates`
 queue, where a backlog (a burst of users, a slow worker, a broker hiccup)
 could cost more than that and the user's payment would fail. So the webhook
 decides the query itself (two indexed reads) and answers in its HTTP reply,

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from celery import shared_task
 
 from nanobanana.bot import delivery
 from nanobanana.bot.inbox import inbox_redrive
 from nanobanana.bot.runtime import bot_run
-from nanobanana.bot.updates import update_handle
+from nanobanana.bot.updates import update_handle, updates_handle
 from nanobanana.core.tasks import AppTask
 
 
 @shared_task(name="bot.handle_update", base=AppTask, time_limit=90, soft_time_limit=75)
 def handle_update(update_id: int) -> str:
     return update_handle(update_id=update_id)
+
+
+@shared_task(name="bot.handle_updates", base=AppTask, time_limit=120, soft_time_limit=100)
+def handle_updates(update_ids: list[int]) -> dict[str, int]:
+    return dict(Counter(updates_handle(update_ids=update_ids)))
 
 
 @shared_task(name="bot.inbox_redrive", base=AppTask, time_limit=60, soft_time_limit=50)

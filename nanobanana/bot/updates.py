@@ -1,9 +1,12 @@
-"""Handling one stored update: claim it, feed it to the dispatcher, record
-the outcome."""
+"""Handling stored updates: claim them, feed them to the dispatcher, record
+each outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -11,6 +14,7 @@ from aiogram.types import Update
 from django.db import DatabaseError
 
 from nanobanana.bot.inbox import inbox_claim, inbox_fail, inbox_finish, inbox_retry_later
+from nanobanana.bot.models import InboxUpdate
 from nanobanana.bot.runtime import bot_run
 from nanobanana.core.errors import REDIS_OUTAGE, TransientError
 
@@ -28,19 +32,72 @@ async def _feed(bot: Bot, dispatcher: Dispatcher, payload: dict[str, Any]) -> An
 
 def update_handle(*, update_id: int) -> str:
     """Returns what happened: skipped, done, retry or failed."""
-    row = inbox_claim(update_id=update_id)
-    if row is None:
-        return "skipped"
-    payload = row.payload
-    try:
-        bot_run(lambda bot, dispatcher: _feed(bot, dispatcher, payload))
-    except RETRYABLE as error:
+    return updates_handle(update_ids=[update_id])[0]
+
+
+def updates_handle(*, update_ids: Sequence[int]) -> list[str]:
+    """Handle stored updates in one run of the bot's loop: what happened to
+    each, in order (skipped, done, retry or failed).
+
+    The updates of one person (or chat) are fed one after another, in
+    `update_id` order, so their second tap sees what the first one did; the
+    others overlap (while one handler waits for Telegram, the next runs).
+    Each is claimed first, and each outcome is recorded on its own: one
+    failing update does not fail the rest."""
+    rows = [(update_id, inbox_claim(update_id=update_id)) for update_id in update_ids]
+    claimed = [row for _, row in rows if row is not None]
+    errors: dict[int, BaseException | None] = {}
+    if claimed:
+        try:
+            errors = bot_run(lambda bot, dispatcher: _feed_all(bot, dispatcher, claimed))
+        except Exception as error:  # the run itself failed: each claimed update shares its fate
+            errors = dict.fromkeys((row.update_id for row in claimed), error)
+    return [_record(update_id, errors[update_id]) if row is not None else "skipped" for update_id, row in rows]
+
+
+async def _feed_all(bot: Bot, dispatcher: Dispatcher, rows: list[InboxUpdate]) -> dict[int, BaseException | None]:
+    """Feed every row, one sender's in order; each row's error, or None."""
+    errors: dict[int, BaseException | None] = {}
+    senders: dict[tuple[str, int], list[InboxUpdate]] = defaultdict(list)
+    for row in sorted(rows, key=lambda row: row.update_id):
+        senders[_sender_of(row)].append(row)
+
+    async def in_order(queue: list[InboxUpdate]) -> None:
+        for row in queue:
+            try:
+                await _feed(bot, dispatcher, row.payload)
+            except Exception as error:  # judged by `_record`
+                errors[row.update_id] = error
+            else:
+                errors[row.update_id] = None
+
+    await asyncio.gather(*(in_order(queue) for queue in senders.values()))
+    return errors
+
+
+def _sender_of(row: InboxUpdate) -> tuple[str, int]:
+    """Who an update comes from, as far as its payload says: the user, else
+    the chat; an update with neither is on its own."""
+    for key, event in row.payload.items():
+        if key == "update_id" or not isinstance(event, dict):
+            continue
+        person = event.get("from") or event.get("user")
+        if isinstance(person, dict) and isinstance(person.get("id"), int):
+            return ("user", person["id"])
+        chat = event.get("chat") or (event.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return ("chat", chat["id"])
+    return ("update", row.update_id)
+
+
+def _record(update_id: int, error: BaseException | None) -> str:
+    if error is None:
+        inbox_finish(update_id=update_id)
+        return "done"
+    if isinstance(error, RETRYABLE):
         logger.warning("update will be retried", extra={"update_id": update_id, "error": str(error)})
         inbox_retry_later(update_id=update_id, error=f"{type(error).__name__}: {error}")
         return "retry"
-    except Exception as error:
-        logger.exception("update failed", extra={"update_id": update_id})
-        inbox_fail(update_id=update_id, error=f"{type(error).__name__}: {error}")
-        return "failed"
-    inbox_finish(update_id=update_id)
-    return "done"
+    logger.error("update failed", extra={"update_id": update_id}, exc_info=error)
+    inbox_fail(update_id=update_id, error=f"{type(error).__name__}: {error}")
+    return "failed"

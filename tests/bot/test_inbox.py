@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.db import DataError, OperationalError, transaction
 from django.utils import timezone
 
 from nanobanana.bot.inbox import (
+    HANDLE_CHUNK,
     IncomingUpdate,
     inbox_backlog,
     inbox_claim,
@@ -97,8 +99,18 @@ def test_many_updates_are_one_statement_and_only_new_ones_are_queued(task_queue,
     assert stored == {2, 3}
     assert InboxUpdate.objects.count() == 3
     assert inbox_transactions() == 2
-    assert [args for _, args, _ in task_queue.pending] == [[2], [3]]
+    assert task_queue.pending == deque([("bot.handle_updates", [[2, 3]], None)])  # one task for both
     assert InboxUpdate.objects.get(update_id=2).payload == {"update_id": 2}
+
+
+def test_stored_updates_are_queued_a_chunk_to_a_task(task_queue):
+    inbox_store_many(updates=[incoming(update_id) for update_id in range(1, 2 * HANDLE_CHUNK + 4)])
+    assert [args[0] for _, args, _ in task_queue.pending] == [
+        list(range(1, HANDLE_CHUNK + 1)),
+        list(range(HANDLE_CHUNK + 1, 2 * HANDLE_CHUNK + 1)),
+        list(range(2 * HANDLE_CHUNK + 1, 2 * HANDLE_CHUNK + 4)),
+    ]
+    assert set(task_queue.names()) == {"bot.handle_updates"}
 
 
 def test_handled_updates_are_stored_done_and_never_queued(task_queue):
@@ -106,8 +118,7 @@ def test_handled_updates_are_stored_done_and_never_queued(task_queue):
     done = InboxUpdate.objects.get(update_id=5)
     assert (done.status, done.started_at is not None, done.handled_at is not None) == (InboxStatus.DONE, True, True)
     assert InboxUpdate.objects.get(update_id=6).status == InboxStatus.PENDING
-    assert task_queue.pending[0][1] == [6]
-    assert len(task_queue.pending) == 1
+    assert task_queue.updates() == [6]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +136,7 @@ def test_inside_a_transaction_the_tasks_wait_for_its_commit_and_vanish_with_its_
     with transaction.atomic():
         inbox_store_many(updates=[incoming(1)])
         assert task_queue.names() == []
-    assert task_queue.names() == ["bot.handle_update"]
+    assert task_queue.updates() == [1]
 
     def store_then_fail() -> None:
         with transaction.atomic():
@@ -135,4 +146,4 @@ def test_inside_a_transaction_the_tasks_wait_for_its_commit_and_vanish_with_its_
     with pytest.raises(RuntimeError):
         store_then_fail()
     assert not InboxUpdate.objects.filter(update_id=2).exists()
-    assert task_queue.names() == ["bot.handle_update"]
+    assert task_queue.updates() == [1]

@@ -1,7 +1,9 @@
-"""Handling a stored update: what an outage of Redis leaves behind."""
+"""Handling stored updates: in which order, what one failure does to the
+others, and what an outage of Redis leaves behind."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +16,7 @@ from nanobanana.bot.dispatcher import build_dispatcher
 from nanobanana.bot.inbox import inbox_store
 from nanobanana.bot.models import InboxStatus, InboxUpdate
 from nanobanana.bot.runtime import runtime_reset
-from nanobanana.bot.updates import update_handle
+from nanobanana.bot.updates import _sender_of, update_handle, updates_handle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,8 +39,8 @@ def redis_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     runtime_reset()
 
 
-def text_update(update_id: int) -> dict[str, Any]:
-    user = {"id": 4_100_000, "is_bot": False, "first_name": "Аня", "language_code": "ru"}
+def text_update(update_id: int, user_id: int = 4_100_000) -> dict[str, Any]:
+    user = {"id": user_id, "is_bot": False, "first_name": "Аня", "language_code": "ru"}
     return {
         "update_id": update_id,
         "message": {
@@ -85,3 +87,70 @@ def test_a_failing_update_is_logged_once_as_an_error(task_queue, monkeypatch, ca
     assert "RuntimeError: a bug" in (errors[0].exc_text or "")  # the traceback, redacted (core/logging.py)
     assert InboxUpdate.objects.get(update_id=73).status == InboxStatus.FAILED
     runtime_reset()
+
+
+@pytest.fixture
+def feed_with(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Replace the dispatcher's feed (what every handler runs under) for one test."""
+    runtime_reset()
+
+    def replace(feed: Any) -> None:
+        monkeypatch.setattr(build_dispatcher(), "feed_update", feed)
+
+    yield replace
+    runtime_reset()
+
+
+def test_a_persons_updates_go_in_order_and_other_peoples_alongside(task_queue, feed_with):
+    events: list[tuple[str, int]] = []
+
+    async def slow(bot: Any, update: Any) -> None:
+        events.append(("start", update.update_id))
+        await asyncio.sleep(0.05)
+        events.append(("end", update.update_id))
+
+    feed_with(slow)
+    for update_id, user_id in ((81, 1), (82, 2), (83, 1)):
+        inbox_store(update_id=update_id, payload=text_update(update_id, user_id))
+    assert updates_handle(update_ids=[83, 81, 82]) == ["done", "done", "done"]
+    assert events.index(("end", 81)) < events.index(("start", 83))  # one person: in update_id order
+    assert events.index(("start", 82)) < events.index(("end", 81))  # another person: alongside
+    assert set(InboxUpdate.objects.values_list("status", flat=True)) == {InboxStatus.DONE}
+
+
+def test_one_failing_update_leaves_the_rest_of_its_task_handled(task_queue, feed_with):
+    async def fail_one(bot: Any, update: Any) -> None:
+        if update.update_id == 91:
+            raise RuntimeError("a bug")
+
+    feed_with(fail_one)
+    for update_id in (90, 91, 92):
+        inbox_store(update_id=update_id, payload=text_update(update_id))  # one person: in a row
+    assert updates_handle(update_ids=[90, 91, 92, 90]) == ["done", "failed", "done", "skipped"]
+    statuses = dict(InboxUpdate.objects.values_list("update_id", "status"))
+    assert statuses == {90: InboxStatus.DONE, 91: InboxStatus.FAILED, 92: InboxStatus.DONE}
+
+
+def test_a_run_that_fails_before_any_handler_sends_each_update_back(task_queue, monkeypatch):
+    def loop_down(work: Any) -> Any:
+        raise redis.exceptions.ConnectionError("Connection refused.")
+
+    monkeypatch.setattr("nanobanana.bot.updates.bot_run", loop_down)
+    for update_id in (95, 96):
+        inbox_store(update_id=update_id, payload=text_update(update_id))
+    assert updates_handle(update_ids=[95, 96]) == ["retry", "retry"]
+    assert set(InboxUpdate.objects.values_list("status", flat=True)) == {InboxStatus.PENDING}
+
+
+@pytest.mark.parametrize(
+    ("event", "sender"),
+    [
+        ({"message": {"chat": {"id": -7}, "from": {"id": 5}}}, ("user", 5)),
+        ({"callback_query": {"id": "q", "from": {"id": 6}, "message": {"chat": {"id": 6}}}}, ("user", 6)),
+        ({"channel_post": {"chat": {"id": -100}}}, ("chat", -100)),
+        ({"message_reaction": {"chat": {"id": -8}, "user": {"id": 9}}}, ("user", 9)),
+        ({"poll": {"id": "p"}}, ("update", 1)),
+    ],
+)
+def test_whose_update_it_is(event: dict[str, Any], sender: tuple[str, int]) -> None:
+    assert _sender_of(InboxUpdate(update_id=1, payload={"update_id": 1, **event})) == sender

@@ -37,7 +37,7 @@ def test_valid_update_is_stored_and_queued_before_200(client, task_queue):
     response = post(client, update(10))
     assert response.status_code == 200
     assert InboxUpdate.objects.get(update_id=10).status == InboxStatus.PENDING
-    assert task_queue.names() == ["bot.handle_update"]
+    assert task_queue.names() == ["bot.handle_updates"]
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
@@ -70,7 +70,7 @@ def test_duplicate_update_answers_200_and_is_queued_once(client, task_queue):
     for _ in range(5):
         assert post(client, update(77)).status_code == 200
     assert InboxUpdate.objects.filter(update_id=77).count() == 1
-    assert task_queue.names() == ["bot.handle_update"]
+    assert task_queue.names() == ["bot.handle_updates"]
 
 
 def test_database_down_answers_503_so_telegram_retries(client, task_queue, inbox_insert_fails):
@@ -95,4 +95,4 @@ def test_nul_characters_are_stored_as_replacement_characters_not_refused(client,
     payload = InboxUpdate.objects.get(update_id=31).payload
     assert payload["message"]["text"] == "a\ufffdb"
     assert payload["message"]["from"]["first_name"] == "\ufffd"
-    assert task_queue.names() == ["bot.handle_update"]
+    assert task_queue.names() == ["bot.handle_updates"]
