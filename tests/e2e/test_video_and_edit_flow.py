@@ -11,6 +11,7 @@ from nanobanana.accounts.models import TelegramUser
 from nanobanana.billing.models import EntryKind
 from nanobanana.billing.selectors import wallet_balance
 from nanobanana.billing.services import wallet_credit
+from nanobanana.bot.texts import Texts
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, RequestStatus
 from nanobanana.media import download as media_download
 from nanobanana.providers import registry
@@ -134,3 +135,16 @@ def test_more_photos_than_the_model_takes_are_refused_in_chat(chat, vendors):
     for color in ((1, 2, 3), (4, 5, 6)):
         assert chat.post(chat.fake.sync.send_photo(chat.user_id, sample_png(color))) == 200
     assert "не больше 1" in chat.last_text()
+
+
+def test_an_album_for_a_text_only_model_is_refused_once(chat):
+    chat.send("/start")
+    chat.tap("Создать изображение")
+    chat.tap("Local · Studio")
+    chat.tap("Далее")
+    before = len(chat.bot_messages())
+    photos = [sample_png((200, 10, 10)), sample_png((10, 200, 10)), sample_png((10, 10, 200))]
+    for update in chat.fake.sync.send_album(chat.user_id, photos):
+        assert chat.post(update) == 200
+    replies = chat.bot_messages()[before:]
+    assert [reply.data.get("text", "") for reply in replies] == [Texts("ru")("create.photos_not_taken")]

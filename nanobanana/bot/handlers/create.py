@@ -210,11 +210,13 @@ async def photo_received(message: Message, state: FSMContext, user: TelegramUser
         return
     inputs = list(data.get("inputs", []))
     if not model.max_input_images:
-        await message.answer(texts("create.photos_not_taken"), reply_markup=keyboards.prompt_step(texts))
+        if await _first_refusal_of_album(message, state, data):
+            await message.answer(texts("create.photos_not_taken"), reply_markup=keyboards.prompt_step(texts))
         return
     if len(inputs) >= model.max_input_images:
-        text = texts("create.photos_too_many", limit=model.max_input_images)
-        await message.answer(text, reply_markup=keyboards.prompt_step(texts))
+        if await _first_refusal_of_album(message, state, data):
+            text = texts("create.photos_too_many", limit=model.max_input_images)
+            await message.answer(text, reply_markup=keyboards.prompt_step(texts))
         return
     photo = (message.photo or [])[-1]
     if photo.file_size and photo.file_size > settings.TELEGRAM_PHOTO_LIMIT_BYTES:
@@ -243,6 +245,19 @@ async def photo_received(message: Message, state: FSMContext, user: TelegramUser
         return  # one acknowledgement per album is enough
     text = texts("create.photo_received", count=len(inputs), limit=model.max_input_images)
     await message.answer(text, reply_markup=keyboards.prompt_step(texts))
+
+
+async def _first_refusal_of_album(message: Message, state: FSMContext, data: dict[str, Any]) -> bool:
+    """Whether to answer this refused photo: yes, unless it is one more photo
+    of an album already answered (an album of ten is one refusal, not ten;
+    its photos reach the handler one after another, bot/updates.py)."""
+    album = message.media_group_id
+    if album is None:
+        return True
+    if data.get("refused_album") == album:
+        return False
+    await state.update_data(refused_album=album)
+    return True
 
 
 @router.message(StateFilter(CreateImage.prompt, CreateImage.confirm), F.text)
