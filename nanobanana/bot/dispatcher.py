@@ -11,6 +11,7 @@ from django.conf import settings
 
 from nanobanana.bot.fsm import DatabaseStorage
 from nanobanana.bot.handlers import balance, create, errors, fallback, history, payments, preferences, start
+from nanobanana.bot.isolation import isolation_for
 from nanobanana.bot.middlewares import UserMiddleware
 
 
@@ -33,7 +34,8 @@ def storage_from_settings() -> BaseStorage:
 def build_dispatcher() -> Dispatcher:
     """The process's dispatcher. Routers are module singletons and can join
     only one dispatcher, so there is exactly one, built on first use."""
-    dispatcher = Dispatcher(storage=storage_from_settings())
+    storage = storage_from_settings()
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation_for(storage))
     dispatcher.update.outer_middleware(UserMiddleware())
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     dispatcher.include_routers(

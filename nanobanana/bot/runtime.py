@@ -44,9 +44,10 @@ class BotRuntime:
         async def shutdown() -> None:
             if self.bot is not None:
                 await close_bot(self.bot)
-            # The storage outlives this loop (one dispatcher per process):
-            # drop its connections so the next loop opens its own.
-            await self.dispatcher.storage.close()
+            # The storage and the per-chat locks outlive this loop (one
+            # dispatcher per process): drop their connections and locks so
+            # the next loop opens its own.
+            await self.dispatcher.fsm.close()
             await sync_to_async(connections.close_all)()
 
         self.loop.run_until_complete(shutdown())
