@@ -2,7 +2,7 @@
 
 The worker's slots (and worker processes) take updates from one queue, so
 two quick taps of one person can be handled at once: the second reads the
-draft before the first has written it (seen in the sandbox: a 16:9 tap
+draft before the first has written it (seen once in the sandbox: a 16:9 tap
 followed at once by "Next" showed the old 1:1 in the prompt message).
 aiogram serializes handlers per FSM key when the dispatcher has an "events
 isolation"; with Redis (production) the lock is a Redis key shared by every

@@ -78,13 +78,15 @@ async def _feed_all(bot: Bot, dispatcher: Dispatcher, rows: list[InboxUpdate]) -
 def _sender_of(row: InboxUpdate) -> tuple[str, int]:
     """Who an update comes from, as far as its payload says: the user, else
     the chat; an update with neither is on its own."""
-    for key, event in row.payload.items():
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    for key, event in payload.items():
         if key == "update_id" or not isinstance(event, dict):
             continue
         person = event.get("from") or event.get("user")
         if isinstance(person, dict) and isinstance(person.get("id"), int):
             return ("user", person["id"])
-        chat = event.get("chat") or (event.get("message") or {}).get("chat")
+        message = event.get("message")
+        chat = event.get("chat") or (message.get("chat") if isinstance(message, dict) else None)
         if isinstance(chat, dict) and isinstance(chat.get("id"), int):
             return ("chat", chat["id"])
     return ("update", row.update_id)

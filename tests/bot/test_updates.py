@@ -150,6 +150,7 @@ def test_a_run_that_fails_before_any_handler_sends_each_update_back(task_queue, 
         ({"channel_post": {"chat": {"id": -100}}}, ("chat", -100)),
         ({"message_reaction": {"chat": {"id": -8}, "user": {"id": 9}}}, ("user", 9)),
         ({"poll": {"id": "p"}}, ("update", 1)),
+        ({"callback_query": {"id": "q", "from": "nobody", "message": "gone"}}, ("update", 1)),
     ],
 )
 def test_whose_update_it_is(event: dict[str, Any], sender: tuple[str, int]) -> None:
