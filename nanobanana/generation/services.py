@@ -234,18 +234,19 @@ def request_start(*, request_id: int) -> None:
     _poll_claimed(request=request)
 
 
-def _poll_claimed(*, request: GenerationRequest) -> None:
-    """Ask the vendor about a request whose poll claim this task holds, and act on the answer."""
-    ask = _ask_prepare(request=request)
-    _ask_settle(ask=ask, answer=_ask_vendor(ask))
-
-
 def request_poll(*, request_id: int) -> None:
     """Ask the provider about a processing request: submit it if it has no
     job yet, otherwise check the job. Past the deadline, one last answer
     decides; a job still pending then fails and its tokens are released."""
-    if _poll_claim(request_id=request_id):  # else another poll holds it
-        _poll_claimed(request=GenerationRequest.objects.select_related("model").get(pk=request_id))
+    if not _poll_claim(request_id=request_id):
+        return
+    _poll_claimed(request=GenerationRequest.objects.select_related("model").get(pk=request_id))
+
+
+def _poll_claimed(*, request: GenerationRequest) -> None:
+    """The body of `request_poll`, for a request whose poll claim this task holds."""
+    ask = _ask_prepare(request=request)
+    _ask_settle(ask=ask, answer=_ask_vendor(ask))
 
 
 @dataclass(frozen=True)
