@@ -13,6 +13,7 @@ from nanobanana.bot.fsm import DatabaseStorage
 from nanobanana.bot.handlers import balance, create, errors, fallback, history, payments, preferences, start
 from nanobanana.bot.isolation import isolation_for
 from nanobanana.bot.middlewares import UserMiddleware
+from nanobanana.core.redis_retry import stale_connection_retry
 
 
 def storage_from_settings() -> BaseStorage:
@@ -21,6 +22,7 @@ def storage_from_settings() -> BaseStorage:
 
         return RedisStorage.from_url(
             settings.REDIS_URL,
+            connection_kwargs={"retry": stale_connection_retry()},
             # The bot id in the key: staging and production bots (or parallel
             # test runs) sharing one Redis must not see each other's drafts.
             key_builder=DefaultKeyBuilder(prefix="nanobanana:fsm", with_bot_id=True, with_destiny=True),

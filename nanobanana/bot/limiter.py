@@ -191,7 +191,10 @@ class RedisSlotStore:
     def from_url(cls, url: str, *, prefix: str, rate_per_second: float) -> RedisSlotStore:
         import redis.asyncio
 
-        return cls(redis.asyncio.Redis.from_url(url), prefix=prefix, rate_per_second=rate_per_second)
+        from nanobanana.core.redis_retry import stale_connection_retry
+
+        client = redis.asyncio.Redis.from_url(url, retry=stale_connection_retry())
+        return cls(client, prefix=prefix, rate_per_second=rate_per_second)
 
     async def reserve(
         self, *, chat_key: str, chat_interval: float, max_wait: float, max_chat_wait: float | None = None

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import multiprocessing
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -428,3 +429,20 @@ async def test_a_group_may_have_as_many_sends_ahead_as_a_private_chat(open_store
     assert private.granted
     assert not refused.granted
     assert refused.turn
+
+
+async def test_a_redis_connection_dropped_meanwhile_costs_no_send():
+    """After a Redis restart a pooled connection fails its next command once;
+    the reservation is made again on a new connection (see test_fsm.py)."""
+    prefix = f"test-stale-{secrets.token_hex(4)}"
+    store = RedisSlotStore.from_url(REDIS_URL, prefix=prefix, rate_per_second=NO_LIMIT)
+    try:
+        await store.reserve(chat_key="1", chat_interval=0.0, max_wait=NO_LIMIT)
+        killer = redis.Redis.from_url(REDIS_URL)
+        try:
+            assert killer.client_kill_filter(_id=await store._client.client_id()) == 1
+        finally:
+            killer.close()
+        assert (await store.reserve(chat_key="2", chat_interval=0.0, max_wait=NO_LIMIT)).granted
+    finally:
+        _delete_redis_prefix(prefix)
