@@ -28,6 +28,7 @@ them on, the messages alone would set the floor: see `telegram_floor_s`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import sys
@@ -143,7 +144,9 @@ def run() -> dict[str, Any]:
     processes: list[harness.Process] = []
     peak = {"worker": 0.0}
     sampling = threading.Event()
-    with harness.services() as services, run_sandbox(fake, ui=False) as api_url:
+    with contextlib.ExitStack() as stack:
+        services = stack.enter_context(harness.services())
+        api_url = stack.enter_context(run_sandbox(fake, ui=False))
         vendor_port = harness.free_port()
         env = services.env(
             TELEGRAM_API_URL=api_url,
@@ -156,7 +159,7 @@ def run() -> dict[str, Any]:
             WORKER_CONCURRENCY=str(WORKER_CONCURRENCY),
             DJANGO_SETTINGS_MODULE="config.settings",
         )
-        os.environ.update(env)
+        stack.enter_context(harness.environ(env))
         import django
 
         django.setup()
