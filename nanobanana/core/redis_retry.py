@@ -5,7 +5,13 @@ again on a new connection, up to twice, instead of failing.
 
 Without it, every connection in a pool failed its next command once after a
 Redis restart (found by the fault suite), and each update or send that drew
-one was handled again later, after part of it had run."""
+one was handled again later, after part of it had run.
+
+A command whose connection dies after Redis ran it but before the answer
+arrived runs twice: a limiter reservation then wastes one slot, and an
+update lock's SET NX finds its own first copy, so that update waits out the
+lock (`bot/isolation.py`) and is handled after the re-drive delay. Both are
+rare and neither loses or doubles anything."""
 
 from __future__ import annotations
 
