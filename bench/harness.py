@@ -187,21 +187,6 @@ def _only_benchmark() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    """`values` in this process's environment until the block ends, then the
-    environment as it was: a benchmark that sets up Django in-process must
-    not hand its database, keys and settings module to the ones after it
-    (`make bench` runs the test suite last, in a child of this process)."""
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def _services(*, migrate: bool, pg_admin_url: str, redis_base_url: str) -> Iterator[Services]:
     name = f"nanobanana_bench_{os.getpid()}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:

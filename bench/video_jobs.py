@@ -38,6 +38,7 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 
@@ -159,7 +160,9 @@ def run() -> dict[str, Any]:
             WORKER_CONCURRENCY=str(WORKER_CONCURRENCY),
             DJANGO_SETTINGS_MODULE="config.settings",
         )
-        stack.enter_context(harness.environ(env))
+        # In this process's environment (Django is set up here) only while it
+        # runs: `make bench` runs the test suite after it, in a child process.
+        stack.enter_context(mock.patch.dict(os.environ, env))
         import django
 
         django.setup()

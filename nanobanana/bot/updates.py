@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.types import Update
 from django.db import DatabaseError
 
@@ -23,11 +24,11 @@ logger = logging.getLogger(__name__)
 RETRYABLE: tuple[type[Exception], ...] = (TransientError, DatabaseError, *REDIS_OUTAGE)
 
 
-async def _feed(bot: Bot, dispatcher: Dispatcher, payload: dict[str, Any]) -> Any:
+async def _feed(bot: Bot, dispatcher: Dispatcher, update: Update) -> Any:
     # Not `feed_raw_update`: it logs every exception at ERROR with its
     # traceback and re-raises, so each retried Telegram hiccup or Redis blip
     # read as an error. The outcome is logged once, below, at its level.
-    return await dispatcher.feed_update(bot, Update.model_validate(payload, context={"bot": bot}))
+    return await dispatcher.feed_update(bot, update)
 
 
 def update_handle(*, update_id: int) -> str:
@@ -56,40 +57,41 @@ def updates_handle(*, update_ids: Sequence[int]) -> list[str]:
 
 
 async def _feed_all(bot: Bot, dispatcher: Dispatcher, rows: list[InboxUpdate]) -> dict[int, BaseException | None]:
-    """Feed every row, one sender's in order; each row's error, or None."""
+    """Feed every row, one sender's in order; each row's error, or None (a
+    payload that is not an update fails alone, before anything is fed)."""
     errors: dict[int, BaseException | None] = {}
-    senders: dict[tuple[str, int], list[InboxUpdate]] = defaultdict(list)
+    senders: dict[tuple[str, int], list[Update]] = defaultdict(list)
     for row in sorted(rows, key=lambda row: row.update_id):
-        senders[_sender_of(row)].append(row)
+        try:
+            update = Update.model_validate(row.payload, context={"bot": bot})
+        except Exception as error:  # judged by `_record`
+            errors[row.update_id] = error
+            continue
+        senders[_sender_of(update)].append(update)
 
-    async def in_order(queue: list[InboxUpdate]) -> None:
-        for row in queue:
+    async def in_order(queue: list[Update]) -> None:
+        for update in queue:
             try:
-                await _feed(bot, dispatcher, row.payload)
+                await _feed(bot, dispatcher, update)
             except Exception as error:  # judged by `_record`
-                errors[row.update_id] = error
+                errors[update.update_id] = error
             else:
-                errors[row.update_id] = None
+                errors[update.update_id] = None
 
     await asyncio.gather(*(in_order(queue) for queue in senders.values()))
     return errors
 
 
-def _sender_of(row: InboxUpdate) -> tuple[str, int]:
-    """Who an update comes from, as far as its payload says: the user, else
-    the chat; an update with neither is on its own."""
-    payload = row.payload if isinstance(row.payload, dict) else {}
-    for key, event in payload.items():
-        if key == "update_id" or not isinstance(event, dict):
-            continue
-        person = event.get("from") or event.get("user")
-        if isinstance(person, dict) and isinstance(person.get("id"), int):
-            return ("user", person["id"])
-        message = event.get("message")
-        chat = event.get("chat") or (message.get("chat") if isinstance(message, dict) else None)
-        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
-            return ("chat", chat["id"])
-    return ("update", row.update_id)
+def _sender_of(update: Update) -> tuple[str, int]:
+    """Who an update comes from, as aiogram's user context (and so the
+    per-person lock of decision 007) reads it: the user, else the chat; an
+    update with neither is on its own."""
+    context = UserContextMiddleware.resolve_event_context(update)
+    if context.user_id is not None:
+        return ("user", context.user_id)
+    if context.chat_id is not None:
+        return ("chat", context.chat_id)
+    return ("update", update.update_id)
 
 
 def _record(update_id: int, error: BaseException | None) -> str:

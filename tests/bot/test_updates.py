@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import Update
 
 from nanobanana.bot.dispatcher import build_dispatcher
 from nanobanana.bot.inbox import inbox_store
@@ -37,6 +38,10 @@ def redis_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(build_dispatcher().fsm, "storage", RedisDownStorage())
     yield
     runtime_reset()
+
+
+USER_5 = {"id": 5, "is_bot": False, "first_name": "A"}
+USER_6 = {"id": 6, "is_bot": False, "first_name": "B"}
 
 
 def text_update(update_id: int, user_id: int = 4_100_000) -> dict[str, Any]:
@@ -142,16 +147,40 @@ def test_a_run_that_fails_before_any_handler_sends_each_update_back(task_queue, 
     assert set(InboxUpdate.objects.values_list("status", flat=True)) == {InboxStatus.PENDING}
 
 
+def test_a_payload_that_is_not_an_update_fails_alone(task_queue, feed_with):
+    async def fine(bot: Any, update: Any) -> None:
+        return None
+
+    feed_with(fine)
+    inbox_store(update_id=97, payload={"update_id": 97, "callback_query": {"id": "q", "from": "nobody"}})
+    inbox_store(update_id=98, payload=text_update(98))
+    assert updates_handle(update_ids=[97, 98]) == ["failed", "done"]
+
+
 @pytest.mark.parametrize(
     ("event", "sender"),
     [
-        ({"message": {"chat": {"id": -7}, "from": {"id": 5}}}, ("user", 5)),
-        ({"callback_query": {"id": "q", "from": {"id": 6}, "message": {"chat": {"id": 6}}}}, ("user", 6)),
-        ({"channel_post": {"chat": {"id": -100}}}, ("chat", -100)),
-        ({"message_reaction": {"chat": {"id": -8}, "user": {"id": 9}}}, ("user", 9)),
-        ({"poll": {"id": "p"}}, ("update", 1)),
-        ({"callback_query": {"id": "q", "from": "nobody", "message": "gone"}}, ("update", 1)),
+        ({"message": {"message_id": 1, "date": 0, "chat": {"id": -7, "type": "group"}, "from": USER_5}}, ("user", 5)),
+        ({"callback_query": {"id": "q", "from": USER_6, "chat_instance": "c"}}, ("user", 6)),
+        ({"channel_post": {"message_id": 1, "date": 0, "chat": {"id": -100, "type": "channel"}}}, ("chat", -100)),
+        (
+            {
+                "poll": {
+                    "id": "p",
+                    "question": "?",
+                    "options": [],
+                    "total_voter_count": 0,
+                    "is_closed": False,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                    "allows_revoting": False,
+                    "members_only": False,
+                }
+            },
+            ("update", 1),
+        ),
     ],
 )
 def test_whose_update_it_is(event: dict[str, Any], sender: tuple[str, int]) -> None:
-    assert _sender_of(InboxUpdate(update_id=1, payload={"update_id": 1, **event})) == sender
+    assert _sender_of(Update.model_validate({"update_id": 1, **event})) == sender
