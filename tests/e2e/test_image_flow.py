@@ -41,8 +41,8 @@ def test_image_is_delivered_as_document_and_balance_drops_by_the_price_shown(cha
     kinds = [message.kind for message in chat.bot_messages()]
     assert kinds[-2:] == ["photo", "document"]
     document = chat.bot_messages()[-1].data["document"]
-    assert document["file_name"].endswith(".png")
-    assert chat.fake.file_bytes(document["file_id"]).startswith(b"\x89PNG")
+    assert document["file_name"].endswith(".jpg")
+    assert chat.fake.file_bytes(document["file_id"]).startswith(b"\xff\xd8\xff")  # JPEG
     status_message = next(m for m in chat.bot_messages() if m.message_id == request.status_message_id)
     assert "Готово" in (status_message.text or "")
 

@@ -13,7 +13,6 @@ from nanobanana.billing.selectors import wallet_balance
 from nanobanana.core.errors import Conflict, InsufficientFunds, ValidationError
 from nanobanana.generation import services
 from nanobanana.generation.models import GenerationRequest, RequestStatus
-from nanobanana.providers.base import MediaResult
 from nanobanana.providers.local import LocalProvider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -159,8 +158,8 @@ def test_late_result_after_failure_is_not_charged(catalog, make_user, task_queue
     request, _ = submit(user)
     GenerationRequest.objects.filter(pk=request.pk).update(status=RequestStatus.PROCESSING)
     services.request_fail(request_id=request.pk, code="timeout", detail="")
-    png = LocalProvider().submit(services._job_for(request)).results[0]
-    assert not services.request_complete(request=request, results=[MediaResult(png.data, "image/png", "a.png")])
+    late = LocalProvider().submit(services._job_for(request)).results[0]
+    assert not services.request_complete(request=request, results=[late])
     request.refresh_from_db()
     assert request.hold.status == HoldStatus.RELEASED
 

@@ -1,4 +1,4 @@
-"""The offline `local` provider: real PNGs, latency without sleeping, failure injection."""
+"""The offline `local` provider: real JPEGs, latency without sleeping, failure injection."""
 
 from __future__ import annotations
 
@@ -37,17 +37,17 @@ def png_bytes(size: tuple[int, int], color: tuple[int, int, int]) -> bytes:
         ("3:4", (864, 1152)),
     ],
 )
-def test_submit_without_latency_returns_a_png_sized_for_the_aspect_ratio(local_provider, make_job, aspect_ratio, size):
+def test_submit_without_latency_returns_a_jpeg_sized_for_the_aspect_ratio(local_provider, make_job, aspect_ratio, size):
     submission = local_provider.submit(make_job(aspect_ratio=aspect_ratio))
 
     assert submission.state == "succeeded"
     [result] = submission.results
     image = decode(result.data)
-    assert image.format == "PNG"
+    assert image.format == "JPEG"
     assert image.size == size
     assert (result.width, result.height) == size
-    assert result.content_type == "image/png"
-    assert result.filename.endswith(".png")
+    assert result.content_type == "image/jpeg"
+    assert result.filename.endswith(".jpg")
 
 
 @pytest.mark.parametrize("count", [1, 2, 4])
@@ -57,7 +57,7 @@ def test_submit_returns_as_many_distinct_images_as_count_asks_for(local_provider
     assert len(submission.results) == count
     assert len({result.data for result in submission.results}) == count
     assert len({result.filename for result in submission.results}) == count
-    assert all(decode(result.data).format == "PNG" for result in submission.results)
+    assert all(decode(result.data).format == "JPEG" for result in submission.results)
 
 
 def test_missing_aspect_ratio_and_count_default_to_one_square_image(local_provider, make_job):
@@ -172,7 +172,7 @@ def test_with_latency_submit_is_pending_then_check_succeeds_at_the_ready_time(
     fake_clock.advance(3)
     done = local_provider.check(job, submitted.job_id)
     assert done.state == "succeeded"
-    assert decode(done.results[0].data).format == "PNG"
+    assert decode(done.results[0].data).format == "JPEG"
 
 
 def test_a_pending_job_can_be_checked_by_another_provider_instance(
