@@ -8,8 +8,10 @@ and cost nothing.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,7 @@ from aiogram.methods import (
     SendMessage,
     TelegramMethod,
 )
+from aiogram.methods.base import Response
 from aiohttp import web
 from django.conf import settings
 
@@ -161,6 +164,21 @@ def retry_after(seconds: int, method: TelegramMethod[Any] | None = None) -> Tele
 
 def forbidden(description: str, method: TelegramMethod[Any] | None = None) -> TelegramForbiddenError:
     return TelegramForbiddenError(method=method or send(), message=description)
+
+
+def _reply_type(method: type[TelegramMethod[Any]]) -> weakref.ref[Any]:
+    return weakref.ref(Response[method.__returning__])  # type: ignore[name-defined]
+
+
+async def test_the_reply_type_of_a_sent_method_outlives_its_replies(sender, clock, bot):
+    """aiogram decodes each reply as `Response[...]`, which pydantic caches
+    weakly: without the sender holding it, the class is built again (3 ms) at
+    the next reply once garbage collection has run."""
+    await sender(FakeTelegram(clock), bot, EditMessageText(chat_id=1, message_id=1, text="x"))
+    kept = _reply_type(EditMessageText)
+    gc.collect()
+
+    assert kept() is not None
 
 
 async def test_sends_to_one_chat_go_out_a_chat_interval_apart(sender, clock, bot):
