@@ -57,27 +57,35 @@ class UpdateQueue(TelegramCore):
 
     async def _deliver_pending(self) -> None:
         failures = 0
-        async with httpx.AsyncClient(timeout=self.webhook_timeout) as client:
-            while True:
-                with self.lock:
-                    url, secret = self.webhook.url, self.webhook.secret_token
-                    update = self.pending[0] if url and self.pending else None
-                if update is None:
-                    return
-                error = await self._post_update(client, url, secret, update)
-                with self.lock:
-                    if error is None:
-                        failures = 0
-                        with contextlib.suppress(ValueError):
-                            self.pending.remove(update)
-                    else:
-                        failures += 1
-                        self.webhook.last_error_date = int(self.wall_clock())
-                        self.webhook.last_error_message = error
-                self.changed()
-                if error is not None:
-                    delays = self.webhook_retry_delays
-                    await asyncio.sleep(delays[min(failures, len(delays)) - 1])
+        client = self._webhook_http()
+        while True:
+            with self.lock:
+                url, secret = self.webhook.url, self.webhook.secret_token
+                update = self.pending[0] if url and self.pending else None
+            if update is None:
+                return
+            error = await self._post_update(client, url, secret, update)
+            with self.lock:
+                if error is None:
+                    failures = 0
+                    with contextlib.suppress(ValueError):
+                        self.pending.remove(update)
+                else:
+                    failures += 1
+                    self.webhook.last_error_date = int(self.wall_clock())
+                    self.webhook.last_error_message = error
+            self.changed()
+            if error is not None:
+                delays = self.webhook_retry_delays
+                await asyncio.sleep(delays[min(failures, len(delays)) - 1])
+
+    def _webhook_http(self) -> httpx.AsyncClient:
+        """The delivery client of the running loop (the sandbox binds to a new
+        loop when its old one is closed; a client cannot move with it)."""
+        loop = asyncio.get_running_loop()
+        if self._webhook_client is None or self._webhook_client[0] is not loop:
+            self._webhook_client = (loop, httpx.AsyncClient(timeout=self.webhook_timeout))
+        return self._webhook_client[1]
 
     async def _post_update(
         self, client: httpx.AsyncClient, url: str, secret: str | None, update: dict[str, Any]
@@ -118,6 +126,9 @@ class UpdateQueue(TelegramCore):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        made, self._webhook_client = self._webhook_client, None
+        if made is not None and made[0] is asyncio.get_running_loop():
+            await made[1].aclose()
 
     def webhook_info(self) -> dict[str, Any]:
         """getWebhookInfo's result."""

@@ -3,7 +3,9 @@
 import asyncio
 import time
 
-from nanobanana.sandbox import FakeTelegram, RateLimits
+import httpx
+
+from nanobanana.sandbox import FakeTelegram, RateLimits, updates
 from nanobanana.sandbox.testing import WebhookRecorder
 
 USER = 10001
@@ -165,3 +167,25 @@ def test_the_web_process_sandbox_counts_updates_from_the_clock(monkeypatch):
     sandbox = asgi._with_sandbox(lambda scope, receive, send: None)
     fake = sandbox.routes[0].app.state.fake
     assert fake.sync.send_text(USER, "hi")["update_id"] == 1_795_000_000_500
+
+
+async def test_webhook_bursts_share_one_http_client(fake, monkeypatch):
+    """A client per burst of updates built a TLS context each time: half the
+    sandbox's CPU when updates arrive one by one."""
+    made: list[httpx.AsyncClient] = []
+
+    class Counted(httpx.AsyncClient):
+        def __init__(self, **options):
+            super().__init__(**options)
+            made.append(self)
+
+    monkeypatch.setattr(updates.httpx, "AsyncClient", Counted)
+    async with WebhookRecorder().serve() as hook:
+        await fake.call_api("setWebhook", {"url": hook.url})
+        for index in range(3):
+            await fake.send_text(USER, str(index))
+            await fake.wait_for(lambda index=index: len(hook.received) == index + 1, timeout=5)
+            await fake.wait_for(lambda: fake._delivery_task is None or fake._delivery_task.done(), timeout=5)
+    assert len(made) == 1
+    await fake.aclose()
+    assert made[0].is_closed
