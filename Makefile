@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
-WORKER_CONCURRENCY ?= 2
+WORKER_CONCURRENCY ?= 3
 # Postgres connections per web worker (a pool; see config/settings.py)
 WEB_DB_POOL ?= 10
 

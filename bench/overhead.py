@@ -5,7 +5,7 @@ arriving back at it, p50 and p95 (targets 100 ms and 250 ms), with the
 memory of the web and worker processes.
 
 Real processes: the web process (`make web`), the production Celery worker
-(concurrency 2, timed per task: bench/apps/vendor_worker.py, which logs at
+(concurrency 3 as in production, timed per task: bench/apps/vendor_worker.py, which logs at
 WARNING instead of INFO) and beat, on a fresh database; the sandbox Bot API
 runs in this process and delivers updates to the webhook as Telegram does.
 Each person is first walked to the price confirmation (not measured).
@@ -239,7 +239,7 @@ def markdown(result: dict[str, Any]) -> str:
         f'The local provider with no latency; {result["generations"]} people press "Create" at '
         f"{result['rate_per_s']:g}/s for {result['duration_s']:g} s. Time from the callback update leaving the "
         "sandbox Bot API to the document arriving at it. Real processes: `make web`, the production worker "
-        "(concurrency 2, timed per task), `make beat`; the sandbox in the benchmark process. Walking each "
+        "(concurrency 3 as in production, timed per task), `make beat`; the sandbox in the benchmark process. Walking each "
         f"person to the confirmation took {result['prepare_seconds']} s (not measured).",
         "",
         "| path | sent | completed | p50 ms | p95 ms | p99 ms | max ms |",

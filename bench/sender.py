@@ -37,8 +37,8 @@ LIMIT_PER_SECOND = 30.0
 TARGET_SHARE = 0.95
 FIRST_CHAT = 10_000_000
 HOT_CHAT = 9_999_999
-# Delivery tasks running at once: `make worker` runs WORKER_CONCURRENCY=2 per
-# worker service; 4 is two worker replicas (or --concurrency 4).
+# Delivery tasks running at once: `make worker` runs WORKER_CONCURRENCY=3 per
+# worker service; 4 is, say, two worker replicas of 2 (or --concurrency 4).
 WORKER_SLOTS = int(os.environ.get("BENCH_SENDER_SLOTS", "4"))
 
 

@@ -23,7 +23,7 @@ case "${1:-}" in
       --proxy-headers --forwarded-allow-ips='*' --no-access-log --lifespan auto
     ;;
   worker)
-    exec "$BIN/celery" -A config worker -Q updates,generation,delivery --concurrency "${WORKER_CONCURRENCY:-2}" \
+    exec "$BIN/celery" -A config worker -Q updates,generation,delivery --concurrency "${WORKER_CONCURRENCY:-3}" \
       --loglevel INFO --without-gossip --without-mingle
     ;;
   beat)

@@ -100,7 +100,7 @@ def main() -> None:
         clock = TaskClock(os.environ["BENCH_TASK_TIMES_DIR"])
         signals.task_prerun.connect(clock.before, weak=False)
         signals.task_postrun.connect(clock.after, weak=False)
-    concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
+    concurrency = os.environ.get("WORKER_CONCURRENCY", "3")
     app.worker_main(
         [
             "worker",
