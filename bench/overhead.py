@@ -5,8 +5,8 @@ arriving back at it, p50 and p95 (targets 100 ms and 250 ms), with the
 memory of the web and worker processes.
 
 Real processes: the web process (`make web`), the production Celery worker
-(concurrency 3 as in production, timed per task: bench/apps/vendor_worker.py, which logs at
-WARNING instead of INFO) and beat, on a fresh database; the sandbox Bot API
+(concurrency 3 as in production, timed per task: bench/apps/vendor_worker.py,
+which logs at WARNING instead of INFO) and beat, on a fresh database; the sandbox Bot API
 runs in this process and delivers updates to the webhook as Telegram does.
 Each person is first walked to the price confirmation (not measured).
 
@@ -15,12 +15,14 @@ update that needs one reply and no generation (the pipeline's floor:
 webhook, inbox, queue, worker, one send).
 
     python -m bench.overhead
+    BENCH_OVERHEAD_RATE=15 python -m bench.overhead   # another rate (the report names it)
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import tempfile
 import threading
 import time
@@ -29,7 +31,9 @@ from typing import Any
 
 from bench import harness
 
-RATE_PER_SECOND = 20.0
+# The issue's rate; BENCH_OVERHEAD_RATE measures another one, to find where
+# the targets stop being met (every report names its rate).
+RATE_PER_SECOND = float(os.environ.get("BENCH_OVERHEAD_RATE", "20"))
 TARGET_P50_MS = 100.0
 TARGET_P95_MS = 250.0
 FIRST_USER = 50_000_000
@@ -239,8 +243,8 @@ def markdown(result: dict[str, Any]) -> str:
         f'The local provider with no latency; {result["generations"]} people press "Create" at '
         f"{result['rate_per_s']:g}/s for {result['duration_s']:g} s. Time from the callback update leaving the "
         "sandbox Bot API to the document arriving at it. Real processes: `make web`, the production worker "
-        "(concurrency 3 as in production, timed per task), `make beat`; the sandbox in the benchmark process. Walking each "
-        f"person to the confirmation took {result['prepare_seconds']} s (not measured).",
+        "(concurrency 3 as in production, timed per task), `make beat`; the sandbox in the benchmark process. "
+        f"Walking each person to the confirmation took {result['prepare_seconds']} s (not measured).",
         "",
         "| path | sent | completed | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---|---|---|---|---|---|",
