@@ -63,6 +63,9 @@ def test_status_message_moves_from_queued_to_generating_to_done(chat, settings):
     assert "В очереди" in status.text
     chat.tasks.run_all(include_delayed=False)  # started; the poll waits for the latency
     status = next(m for m in chat.bot_messages() if m.message_id == request.status_message_id)
+    assert "В очереди" in status.text  # the "processing" edit waits a second: a quick result needs none
+    chat.tasks.run_all(only="delivery.status")  # a second later, still generating
+    status = next(m for m in chat.bot_messages() if m.message_id == request.status_message_id)
     assert "Рисую" in status.text
     chat.tasks.run_all()
     status = next(m for m in chat.bot_messages() if m.message_id == request.status_message_id)

@@ -74,6 +74,7 @@ def test_video_from_text_shows_the_price_per_second_and_the_time_waited(chat, ve
 
     chat.tap(f"Создать за {5 * model_price}", run=False)
     chat.tasks.run_all(include_delayed=False)
+    chat.tasks.run_all(only="delivery.status")  # the "processing" edit, a second after the start
     request = GenerationRequest.objects.get()
     assert request.status == RequestStatus.PROCESSING
     status = next(m for m in chat.bot_messages() if m.message_id == request.status_message_id)

@@ -101,6 +101,7 @@ def test_transient_errors_are_retried_then_fail_at_the_deadline(catalog, make_us
     request.refresh_from_db()
     assert request.status == RequestStatus.PROCESSING
     assert task_queue.names() == ["delivery.status", "generation.poll"]
+    assert task_queue.pending[0][2] == services.STATUS_DELAY_SECONDS  # a quick result needs no "processing" edit
     GenerationRequest.objects.filter(pk=request.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
     services.request_poll(request_id=request.pk)
     request.refresh_from_db()
