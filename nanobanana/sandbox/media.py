@@ -107,7 +107,7 @@ def photo_sizes(fake: TelegramCore, stored: StoredFile) -> list[dict[str, Any]]:
             if max(width, height) > THUMBNAIL_SIDE:
                 thumb_bytes: bytes | None = _thumbnail(image)  # decodes it
             else:
-                image.load()  # an unreadable image is refused like a large one
+                image.load()  # decoded all the same: an unreadable image is refused at any size
                 thumb_bytes = None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise bad_request("IMAGE_PROCESS_FAILED") from error
