@@ -13,7 +13,7 @@ WORKER_CONCURRENCY ?= 3
 # Postgres connections per web worker (a pool; see config/settings.py)
 WEB_DB_POOL ?= 10
 
-.PHONY: help install run test faults lint format typecheck check bench web worker beat release seed screenshot worktree clean
+.PHONY: help install run test faults lint format typecheck check bench web worker beat release seed worktree clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -28,8 +28,9 @@ run: install ## Start everything on one machine (SQLite, file broker, sandbox ch
 	@$(BIN)/python manage.py migrate --noinput -v 0
 	@$(BIN)/python manage.py setup_defaults
 	@echo "NanoBanana is starting: open http://127.0.0.1:$(PORT)/sandbox/ (Ctrl-C stops everything)"
-	@# honcho gives each process its own PORT; WEB_PORT keeps them all pointed at the web one
-	@WEB_PORT=$(PORT) $(BIN)/python -m config.devrun -f deploy/Procfile.dev start
+	@# honcho gives each process its own PORT (from 5000 unless PORT is set);
+	@# WEB_PORT keeps them all, the web one too, pointed at the web port
+	@WEB_PORT=$(PORT) PORT=$(PORT) $(BIN)/python -m config.devrun -f deploy/Procfile.dev start
 
 test: install ## Run the whole test suite (real PostgreSQL and Redis on 127.0.0.1)
 	@$(BIN)/pytest -q -p no:randomly $(PYTEST_ARGS)
