@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def env_str(name: str, default: str = "") -> str:
@@ -46,3 +47,13 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name, "")
     items = [item.strip() for item in raw.split(",") if item.strip()]
     return items or list(default or [])
+
+
+def env_zone(name: str, default: str) -> str:
+    """An IANA time zone name ("Europe/Moscow"), checked against the tz database."""
+    value = env_str(name, default)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name} must be an IANA time zone such as Europe/Moscow or UTC, got {value!r}") from None
+    return value

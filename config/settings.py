@@ -17,7 +17,7 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str, env_zone
 from config.storage import default_storage_backend, storage_problems
 from nanobanana.core.sentry import sentry_init
 
@@ -351,6 +351,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # aiogram FSM state: Redis when we have it, the database otherwise.
 BOT_FSM_STORAGE = "redis" if REDIS_URL else "database"
+# Telegram tells a bot nothing about a person's time zone: times the bot
+# shows (the history) are in this one, with its abbreviation ("16:57 MSK").
+BOT_TIME_ZONE = env_zone("BOT_TIME_ZONE", "Europe/Moscow")
 
 # --- Logging: JSON lines on stdout with a `level` field ---------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

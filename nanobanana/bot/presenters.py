@@ -5,7 +5,11 @@ User-provided text (prompts, names) is HTML-escaped here, once."""
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 
 from nanobanana.billing.selectors import WalletBalance
 from nanobanana.bot.texts import Texts
@@ -21,6 +25,12 @@ def escape(text: str) -> str:
 
 def shorten(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def local_time(moment: datetime) -> str:
+    """A moment as the bot shows it: day, month and time in BOT_TIME_ZONE, with
+    the zone's abbreviation, since the person may live in another one."""
+    return moment.astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).strftime("%d.%m %H:%M %Z")
 
 
 def params_label(texts: Texts, params: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from django.conf import settings
 from nanobanana.accounts.models import TelegramUser
 from nanobanana.billing.models import EntryKind, HoldStatus, LedgerEntry
 from nanobanana.billing.selectors import wallet_balance
+from nanobanana.bot.presenters import local_time
 from nanobanana.core import clock
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, RequestStatus
 
@@ -206,6 +207,7 @@ def test_history_lists_generations_and_repeat_prices_again(chat):
     chat.tap("Создать за 2")
     chat.send("/history")
     assert "first one" in chat.last_text()
+    assert local_time(GenerationRequest.objects.get().created_at) in chat.last_text()  # in MSK, named
     chat.tap("🔁 #")
     assert "Стоимость" in chat.last_text()
     chat.tap("Создать за 2")

@@ -113,3 +113,10 @@ def test_the_version_is_unknown_without_git(tmp_path):
     from config.settings import _git_sha
 
     assert _git_sha(tmp_path) == "unknown"
+
+
+def test_an_unknown_time_zone_is_refused_with_its_name(tmp_path):
+    result = load_settings(tmp_path, BOT_TIME_ZONE="Moscow/Kremlin")
+    assert result.returncode != 0
+    assert "BOT_TIME_ZONE must be an IANA time zone" in result.stderr
+    assert "'Moscow/Kremlin'" in result.stderr

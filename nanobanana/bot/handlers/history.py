@@ -10,7 +10,7 @@ from nanobanana.accounts.models import TelegramUser
 from nanobanana.bot import keyboards
 from nanobanana.bot.callbacks import MenuCb
 from nanobanana.bot.handlers.common import run_sync, show
-from nanobanana.bot.presenters import escape, shorten
+from nanobanana.bot.presenters import escape, local_time, shorten
 from nanobanana.bot.texts import Texts
 from nanobanana.generation.selectors import requests_recent
 
@@ -31,7 +31,7 @@ async def _history(user: TelegramUser, texts: Texts) -> tuple[str, list[int]]:
             model=escape(request.model.title),
             status=texts(f"state.{request.status}"),
             price=request.price,
-            date=request.created_at.strftime("%d.%m %H:%M"),
+            date=local_time(request.created_at),
             prompt=escape(shorten(request.prompt, 80)),
         )
         for request in requests
