@@ -108,13 +108,17 @@ INBOX_REDRIVE_AFTER_SECONDS = env_int("INBOX_REDRIVE_AFTER_SECONDS", 60)
 INBOX_MAX_ATTEMPTS = env_int("INBOX_MAX_ATTEMPTS", 5)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 180)
 INBOX_BACKLOG_LIMIT = env_int("INBOX_BACKLOG_LIMIT", 100)
+# The bot's time zone. Telegram tells a bot nothing about a person's zone, so
+# the daily bonus's day turns at midnight here and the times the bot shows
+# (the history) are in it, with its abbreviation ("16:57 MSK"). BONUS_TIMEZONE
+# is its earlier name, for the bonus day only, still read.
+BOT_TIME_ZONE = env_zone("BOT_TIME_ZONE", env_zone("BONUS_TIMEZONE", "Europe/Moscow"))
 # Daily bonus: BASE tokens on the first day of a streak, STEP more for each
 # further consecutive day, never more than MAX. The bonus day starts at
-# midnight in BONUS_TIMEZONE (docs/decisions/404-bonuses-promo-referrals.md).
+# midnight in BOT_TIME_ZONE (docs/decisions/404-bonuses-promo-referrals.md).
 DAILY_BONUS_BASE_TOKENS = env_int("DAILY_BONUS_BASE_TOKENS", 3)
 DAILY_BONUS_STREAK_STEP = env_int("DAILY_BONUS_STREAK_STEP", 1)
 DAILY_BONUS_MAX_TOKENS = env_int("DAILY_BONUS_MAX_TOKENS", 10)
-BONUS_TIMEZONE = env_str("BONUS_TIMEZONE", "Europe/Moscow")
 # Referral rewards, paid once on the invited user's first purchase.
 REFERRAL_REFERRER_TOKENS = env_int("REFERRAL_REFERRER_TOKENS", 50)
 REFERRAL_REFERRED_TOKENS = env_int("REFERRAL_REFERRED_TOKENS", 25)
@@ -351,9 +355,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # aiogram FSM state: Redis when we have it, the database otherwise.
 BOT_FSM_STORAGE = "redis" if REDIS_URL else "database"
-# Telegram tells a bot nothing about a person's time zone: times the bot
-# shows (the history) are in this one, with its abbreviation ("16:57 MSK").
-BOT_TIME_ZONE = env_zone("BOT_TIME_ZONE", "Europe/Moscow")
 
 # --- Logging: JSON lines on stdout with a `level` field ---------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

@@ -31,9 +31,9 @@ REFERRAL_CHAIN_LIMIT = 1000
 
 
 def bonus_day(*, now: datetime | None = None) -> date:
-    """The bonus day `now` falls in: the calendar date in BONUS_TIMEZONE."""
+    """The bonus day `now` falls in: the calendar date in BOT_TIME_ZONE."""
     moment = now or clock.now()
-    return moment.astimezone(ZoneInfo(settings.BONUS_TIMEZONE)).date()
+    return moment.astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).date()
 
 
 def daily_bonus_amount(*, streak: int) -> int:

@@ -14,6 +14,7 @@ from django.conf import settings
 from nanobanana.billing.selectors import WalletBalance
 from nanobanana.bot.texts import Texts
 from nanobanana.catalog.models import AIModel
+from nanobanana.core import clock
 from nanobanana.generation.models import GenerationRequest
 
 PROMPT_PREVIEW_CHARS = 300
@@ -31,6 +32,11 @@ def local_time(moment: datetime) -> str:
     """A moment as the bot shows it: day, month and time in BOT_TIME_ZONE, with
     the zone's abbreviation, since the person may live in another one."""
     return moment.astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).strftime("%d.%m %H:%M %Z")
+
+
+def zone_name() -> str:
+    """BOT_TIME_ZONE's abbreviation now ("MSK"; "+05" for a zone without one)."""
+    return clock.now().astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).strftime("%Z")
 
 
 def params_label(texts: Texts, params: dict[str, Any]) -> str:

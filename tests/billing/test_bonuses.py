@@ -31,7 +31,7 @@ def _bonus_rules(settings):
     settings.DAILY_BONUS_BASE_TOKENS = 3
     settings.DAILY_BONUS_STREAK_STEP = 2
     settings.DAILY_BONUS_MAX_TOKENS = 8
-    settings.BONUS_TIMEZONE = "Europe/Moscow"
+    settings.BOT_TIME_ZONE = "Europe/Moscow"
     settings.REFERRAL_REFERRER_TOKENS = 50
     settings.REFERRAL_REFERRED_TOKENS = 25
 

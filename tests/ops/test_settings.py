@@ -22,14 +22,19 @@ OWN_NAMES = (
     "REDIS_URL",
     "SANDBOX_ENABLED",
     "DJANGO_SETTINGS_MODULE",
+    "BOT_TIME_ZONE",
+    "BONUS_TIMEZONE",
 )
 
 
-def load_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def load_settings(
+    tmp_path: Path,
+    code: str = "import config.settings as s; print(s.DEBUG, s.TELEGRAM_API_URL, s.CELERY_BROKER_URL.split(':')[0])",
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
     """Import config.settings in a fresh interpreter with exactly this environment."""
     clean = {key: value for key, value in os.environ.items() if key not in OWN_NAMES}
     clean.update(NANOBANANA_DATA_DIR=str(tmp_path), **env)
-    code = "import config.settings as s; print(s.DEBUG, s.TELEGRAM_API_URL, s.CELERY_BROKER_URL.split(':')[0])"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
 
 
@@ -120,3 +125,8 @@ def test_an_unknown_time_zone_is_refused_with_its_name(tmp_path):
     assert result.returncode != 0
     assert "BOT_TIME_ZONE must be an IANA time zone" in result.stderr
     assert "'Moscow/Kremlin'" in result.stderr
+
+
+def test_the_earlier_bonus_zone_name_still_sets_the_bot_zone(tmp_path):
+    result = load_settings(tmp_path, "import config.settings as s; print(s.BOT_TIME_ZONE)", BONUS_TIMEZONE="Asia/Tokyo")
+    assert result.stdout.strip() == "Asia/Tokyo", result.stderr

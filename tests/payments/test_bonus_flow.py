@@ -55,6 +55,7 @@ def test_daily_bonus_button_grants_once_a_day(chat):
     assert "Ежедневный бонус: +" in chat.last_text()
     chat.send("/bonus")
     assert "уже получен" in chat.last_text()
+    assert "после полуночи (00:00 MSK)" in chat.last_text()  # the bot's zone, named
     assert LedgerEntry.objects.filter(kind=EntryKind.BONUS, idempotency_key__startswith="daily:").count() == 1
 
 

@@ -25,7 +25,7 @@ from nanobanana.billing.selectors import wallet_balance
 from nanobanana.bot import keyboards
 from nanobanana.bot.callbacks import BuyCb, MenuCb
 from nanobanana.bot.handlers.common import run_sync, show, toast
-from nanobanana.bot.presenters import escape
+from nanobanana.bot.presenters import escape, zone_name
 from nanobanana.bot.texts import Texts
 from nanobanana.core.errors import AppError
 from nanobanana.payments import stars
@@ -234,7 +234,7 @@ async def _daily(user: TelegramUser, texts: Texts) -> str:
         return texts("daily.claimed", tokens=bonus.tokens, streak=bonus.streak, available=wallet.available)
     if bonus.tokens == 0:
         return texts("daily.disabled")
-    return texts("daily.already", tokens=bonus.tokens, streak=bonus.streak)
+    return texts("daily.already", tokens=bonus.tokens, streak=bonus.streak, zone=zone_name())
 
 
 @router.callback_query(MenuCb.filter(F.action == "invite"))
