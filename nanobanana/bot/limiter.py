@@ -84,6 +84,10 @@ class SlotStore(Protocol):
         """Let nothing be sent for `seconds` from now (a later pause end wins)."""
         ...
 
+    async def paused_for(self) -> float:
+        """Seconds until the current pause ends; 0 when there is none."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -166,6 +170,15 @@ end
 return 1
 """
 
+# KEYS: pause end. Returns the microseconds left of the pause (0: none).
+_PAUSED_FOR_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local left = tonumber(redis.call('GET', KEYS[1]) or '0') - now
+if left > 0 then return left end
+return 0
+"""
+
 
 class RedisSlotStore:
     """Slots in Redis, for production: one Lua script per reservation.
@@ -186,6 +199,7 @@ class RedisSlotStore:
         self._pause_key = f"{tag}:paused"
         self._reserve = client.register_script(_RESERVE_SCRIPT)
         self._pause = client.register_script(_PAUSE_SCRIPT)
+        self._paused_for = client.register_script(_PAUSED_FOR_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, rate_per_second: float) -> RedisSlotStore:
@@ -217,6 +231,9 @@ class RedisSlotStore:
 
     async def pause(self, seconds: float) -> None:
         await self._pause(keys=[self._pause_key], args=[_to_microseconds(seconds)])
+
+    async def paused_for(self) -> float:
+        return int(await self._paused_for(keys=[self._pause_key])) / MICROSECONDS
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -288,6 +305,11 @@ class FileSlotStore:
             state = self._read(now)
             state["paused_until"] = max(state["paused_until"], now + _to_microseconds(seconds))
             self._write(state)
+
+    async def paused_for(self) -> float:
+        with self._locked():
+            now = self._clock()
+            return max(0, self._read(now)["paused_until"] - now) / MICROSECONDS
 
     async def close(self) -> None:
         return None
@@ -379,6 +401,10 @@ class TelegramLimiter:
     async def pause(self, seconds: float) -> None:
         """Hold every send of the bot, in every process, for `seconds` (Telegram said 429)."""
         await self.store.pause(seconds)
+
+    async def paused_for(self) -> float:
+        """Seconds until the bot's current 429 pause ends; 0 when there is none."""
+        return await self.store.paused_for()
 
     async def close(self) -> None:
         await self.store.close()

@@ -19,7 +19,9 @@ request middleware, so handlers (`message.answer()`), delivery tasks
   `LATE_SEND_MARGIN` after its slot (a stalled process) takes a new slot
   instead of going out at once, so a stall never bunches sends into one
   second (the calendar leaves 34 ms of slack at 29/s);
-- on 429 pauses every send of the bot in every process, then retries;
+- on 429 pauses every send of the bot in every process, then retries; a
+  send that slept for its slot looks for a pause begun meanwhile and, if
+  one holds, takes a slot after it instead of going out into it;
 - turns "bot was blocked / user deactivated / bot kicked" into a user state
   (`on_blocked`) and `RecipientBlocked`;
 - turns network errors, 5xx and undecodable replies into `TransientError`;
@@ -330,6 +332,20 @@ class TelegramSender(BaseRequestMiddleware):
                 )
             if reservation.wait > 0:
                 await self.sleep(reservation.wait)
+                # A 429 met by another send while this one slept pauses the
+                # bot, and this slot, taken before, may lie inside the pause.
+                paused = await self.limiter.paused_for()
+                if paused > 0:
+                    if late == LATE_SEND_RETRIES:
+                        raise TransientError(
+                            f"{name} to chat {chat_id}: Telegram flood control, retry in {paused:.1f}s",
+                            retry_after=paused,
+                        )
+                    logger.info(
+                        "telegram send woke inside a flood-control pause, taking a slot after it",
+                        extra={"telegram_method": name, "chat_id": chat_id, "paused_ms": round(paused * 1000)},
+                    )
+                    continue
             lateness = self.monotonic() - asked_at - reservation.wait
             if lateness <= LATE_SEND_MARGIN or late == LATE_SEND_RETRIES:
                 return

@@ -182,6 +182,16 @@ async def test_pause_delays_every_chat(open_store):
         assert 0 < reservation.wait <= 2.0 + 0.05  # less when the machine is slow between the calls
 
 
+async def test_paused_for_tells_how_long_the_pause_still_holds(open_store):
+    store = open_store()
+    assert await store.paused_for() == 0
+    await store.pause(3.0)
+
+    left = await store.paused_for()
+
+    assert 3.0 - 0.1 < left <= 3.0
+
+
 async def test_a_shorter_pause_does_not_cut_a_longer_one(open_store):
     store = open_store()
     await store.pause(5.0)

@@ -382,6 +382,44 @@ async def test_a_send_that_wakes_late_for_its_slot_takes_another_instead_of_goin
     assert telegram.times[0] == pytest.approx(START + 2.0), "not at 1.1 s, next to the sends after it"
 
 
+async def test_a_send_that_slept_into_a_pause_begun_meanwhile_waits_for_its_end(make_sender, clock, bot):
+    other_process = make_sender()
+    flood = [5.0]
+
+    async def sleep(seconds: float) -> None:
+        if flood:  # while this send sleeps for its slot, another process meets a 429
+            await other_process.limiter.pause(flood.pop())
+        clock.now += seconds
+
+    sender = make_sender(sleep=sleep)
+    for chat in range(100, 125):  # the bot is busy for 1 s: this send sleeps
+        await sender.limiter.reserve(chat, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    await sender(telegram, bot, send(1))
+
+    assert len(telegram.calls) == 1
+    assert telegram.times[0] >= START + 5.0, "not at 1 s, inside the pause"
+
+
+async def test_pauses_met_at_every_wake_become_a_transient_error(make_sender, make_limiter, clock, bot):
+    limiter = make_limiter()
+
+    async def sleep(seconds: float) -> None:
+        await limiter.pause(seconds + 5.0)  # every wait ends inside a new pause
+        clock.now += seconds
+
+    sender = make_sender(sleep=sleep, limiter=limiter)
+    await limiter.reserve(100, max_wait=1000)
+    telegram = FakeTelegram(clock)
+
+    with pytest.raises(TransientError) as caught:
+        await sender(telegram, bot, send(1))
+
+    assert telegram.calls == []
+    assert caught.value.retry_after == pytest.approx(5.0, abs=0.05)
+
+
 async def test_a_send_late_by_less_than_the_margin_goes_out(make_sender, clock, bot):
     async def sleep(seconds: float) -> None:
         clock.now += seconds + 0.005
