@@ -372,6 +372,31 @@ def start(name: str, command: Sequence[str], *, env: dict[str, str], log_dir: Pa
     return Process(name=name, popen=popen, log=log)
 
 
+@contextlib.contextmanager
+def profiled(process: Process, name: str) -> Iterator[None]:
+    """py-spy over `process` and its children for the block, when
+    BENCH_PROFILE_DIR is set: `<dir>/<name>.txt`, collapsed stacks (one line
+    per stack with its sample count; `--gil` leaves out threads that only
+    wait). Without the variable this does nothing."""
+    folder = os.environ.get("BENCH_PROFILE_DIR", "")
+    if not folder:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    out = Path(folder) / f"{name}.txt"
+    command = [str(Path(PYTHON).with_name("py-spy")), "record", "--pid", str(process.pid), "--subprocesses"]
+    command += ["--gil", "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        try:
+            spy.wait(30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
 def wait_http(process: Process, url: str, *, timeout: float = 30.0, expect: tuple[int, ...] = (200,)) -> None:
     """Wait until `url` answers one of `expect`, or fail with the process's output."""
     deadline = time.monotonic() + timeout
