@@ -53,12 +53,26 @@ class GenerationRequest(models.Model):
     poll_claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A poll is asking the provider until then; others stay away."
     )
+    poll_claimed_by = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The process that took the poll claim (nanobanana.core.process); meaningful while it holds.",
+    )
     progress_shown_at = models.DateTimeField(
         null=True, blank=True, help_text="When the status message last showed the time waited."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
     delivery_claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A delivery is sending the outcome until then; others stay away."
+    )
+    delivery_claimed_by = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The process that took the delivery claim (nanobanana.core.process); meaningful while it holds.",
     )
     delivered_at = models.DateTimeField(null=True, blank=True)
 

@@ -41,6 +41,7 @@ from nanobanana.core.errors import (
     ProviderTransientError,
     ValidationError,
 )
+from nanobanana.core.process import process_gone, this_machine_prefix, this_process
 from nanobanana.core.tasks import enqueue
 from nanobanana.generation.models import (
     ACTIVE_STATUSES,
@@ -227,6 +228,7 @@ def request_start(*, request_id: int) -> None:
         "next_poll_at": now,
         "progress_shown_at": now,
         "poll_claimed_until": now + POLL_LEASE,
+        "poll_claimed_by": this_process(),
     }
     started = GenerationRequest.objects.filter(pk=request_id, status=RequestStatus.QUEUED).update(
         **changes, attempts=F("attempts") + 1
@@ -322,12 +324,13 @@ def _poll_claim(*, request_id: int) -> bool:
     of a job with no vendor id yet would both submit, and the vendor would run
     (and bill) the job twice. Scheduling the next poll or ending the request
     gives the claim back; a worker killed mid-call leaves it to expire
-    (`POLL_LEASE`, longer than any call), and the sweep re-drives after that."""
+    (`POLL_LEASE`, longer than any call), and the sweep re-drives after that,
+    or as soon as it can tell the claim's process is gone (`_orphans_redrive`)."""
     now = clock.now()
     free = _not_after("poll_claimed_until", now)
     return bool(
         GenerationRequest.objects.filter(free, pk=request_id, status=RequestStatus.PROCESSING).update(
-            poll_claimed_until=now + POLL_LEASE, attempts=F("attempts") + 1
+            poll_claimed_until=now + POLL_LEASE, poll_claimed_by=this_process(), attempts=F("attempts") + 1
         )
     )
 
@@ -533,7 +536,7 @@ def _poll_claim_many(candidates: QuerySet[GenerationRequest], *, now: datetime, 
             .values_list("pk", flat=True)[:limit]
         )
         GenerationRequest.objects.filter(pk__in=ids).update(
-            poll_claimed_until=now + POLL_LEASE, attempts=F("attempts") + 1
+            poll_claimed_until=now + POLL_LEASE, poll_claimed_by=this_process(), attempts=F("attempts") + 1
         )
     return ids
 
@@ -736,7 +739,8 @@ def delivery_claim(*, request_id: int) -> datetime | None:
     files twice. The claim's expiry is its token: `delivery_release` only
     gives back the claim it was handed. A worker killed
     mid-delivery leaves it to expire (`DELIVERY_LEASE`), and the sweep
-    re-drives after that."""
+    re-drives after that, or as soon as it can tell the claim's process is
+    gone (`_orphans_redrive`)."""
     now = clock.now()
     until = now + DELIVERY_LEASE
     free = _not_after("delivery_claimed_until", now)
@@ -745,7 +749,7 @@ def delivery_claim(*, request_id: int) -> datetime | None:
         pk=request_id,
         delivery_status=DeliveryStatus.PENDING,
         status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED),
-    ).update(delivery_claimed_until=until)
+    ).update(delivery_claimed_until=until, delivery_claimed_by=this_process())
     return until if claimed else None
 
 
@@ -769,6 +773,7 @@ class SweepReport:
     polled: int
     restarted: int
     redelivered: int
+    orphans: int = 0  # claims given back early: their process had died (counted in polled/redelivered too)
 
 
 def requests_sweep() -> SweepReport:
@@ -794,6 +799,9 @@ def requests_sweep() -> SweepReport:
         .filter(_not_after("delivery_claimed_until", now))
         .values_list("pk", flat=True)[:500]
     )
+    orphan_polls, orphan_deliveries = _orphans_redrive(now=now)
+    overdue = [pk for pk in overdue if pk not in orphan_polls] + orphan_polls
+    undelivered = [pk for pk in undelivered if pk not in orphan_deliveries] + orphan_deliveries
     with transaction.atomic():
         for request_id in overdue:
             enqueue(TASK_POLL, request_id)
@@ -801,4 +809,49 @@ def requests_sweep() -> SweepReport:
             enqueue(TASK_START, request_id)
         for request_id in undelivered:
             enqueue(TASK_DELIVER, request_id)
-    return SweepReport(polled=len(overdue), restarted=len(stale_queued), redelivered=len(undelivered))
+    return SweepReport(
+        polled=len(overdue),
+        restarted=len(stale_queued),
+        redelivered=len(undelivered),
+        orphans=len(orphan_polls) + len(orphan_deliveries),
+    )
+
+
+def _orphans_redrive(*, now: datetime) -> tuple[list[int], list[int]]:
+    """Give back the poll and delivery claims still held by processes of this
+    machine that have died (a worker killed mid-call), so the requests go on
+    now rather than when the lease runs out, minutes later. Only a process
+    proven gone loses its claim (`process_gone`): one that is merely slow, or
+    runs on another machine, keeps it until the lease ends. Each claim is
+    given back only as it was read (same holder, same lease end), so a claim
+    taken again meanwhile stays. Returns the request ids (polls, deliveries)."""
+    machine = this_machine_prefix()
+    if not machine:
+        return [], []
+    found: list[list[int]] = []
+    for claimed_until, claimed_by, scope in (
+        ("poll_claimed_until", "poll_claimed_by", Q(status=RequestStatus.PROCESSING)),
+        (
+            "delivery_claimed_until",
+            "delivery_claimed_by",
+            Q(status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED), delivery_status=DeliveryStatus.PENDING),
+        ),
+    ):
+        held = GenerationRequest.objects.filter(
+            scope, **{f"{claimed_until}__gt": now, f"{claimed_by}__startswith": machine}
+        ).values_list("pk", claimed_by, claimed_until)[:500]
+        released = []
+        for pk, holder, until in held:
+            if process_gone(holder):
+                given_back = GenerationRequest.objects.filter(
+                    pk=pk, **{claimed_by: holder, claimed_until: until}
+                ).update(**{claimed_until: None})
+                if given_back:
+                    released.append(pk)
+        if released:
+            logger.warning(
+                "claims of a process that died given back",
+                extra={"claim": claimed_until.removesuffix("_claimed_until"), "request_ids": released[:20]},
+            )
+        found.append(released)
+    return found[0], found[1]

@@ -23,7 +23,12 @@ def poll(request_id: int) -> None:
 @shared_task(name="generation.sweep", base=AppTask, time_limit=60, soft_time_limit=50)
 def sweep() -> dict[str, int]:
     report = services.requests_sweep()
-    return {"polled": report.polled, "restarted": report.restarted, "redelivered": report.redelivered}
+    return {
+        "polled": report.polled,
+        "restarted": report.restarted,
+        "redelivered": report.redelivered,
+        "orphans": report.orphans,
+    }
 
 
 @shared_task(name="generation.poll_batch", base=AppTask, time_limit=300, soft_time_limit=280)

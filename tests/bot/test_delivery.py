@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from nanobanana.bot import delivery
 from nanobanana.core.errors import TransientError
+from nanobanana.core.process import this_process
 from nanobanana.generation import services
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, RequestStatus
+from tests.processes import ended_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -163,6 +165,29 @@ def test_a_claim_left_by_a_killed_worker_expires_and_the_sweep_redrives(finished
     assert services.requests_sweep().redelivered == 1
     assert task_queue.names() == ["delivery.deliver"]
     assert services.delivery_claim(request_id=finished.pk) is not None
+
+
+def test_a_delivery_claim_of_a_process_that_died_is_given_back_by_the_next_sweep(finished, task_queue):
+    just_now = timezone.now() - timedelta(seconds=5)  # too recent for the usual re-drive
+    GenerationRequest.objects.filter(pk=finished.pk).update(
+        finished_at=just_now,
+        delivery_claimed_until=timezone.now() + services.DELIVERY_LEASE,
+        delivery_claimed_by=ended_process(),
+    )
+
+    report = services.requests_sweep()
+
+    assert (report.orphans, report.redelivered) == (1, 1)
+    assert task_queue.names() == ["delivery.deliver"]
+    assert services.delivery_claim(request_id=finished.pk) is not None
+
+
+def test_a_delivery_claim_of_a_living_process_stays(finished, task_queue):
+    GenerationRequest.objects.filter(pk=finished.pk).update(
+        delivery_claimed_until=timezone.now() + services.DELIVERY_LEASE, delivery_claimed_by=this_process()
+    )
+    assert services.requests_sweep().orphans == 0
+    assert services.delivery_claim(request_id=finished.pk) is None
 
 
 def test_a_request_still_running_cannot_be_claimed_for_delivery(make_user, task_queue, catalog):

@@ -11,9 +11,11 @@ from django.utils import timezone
 from nanobanana.billing.models import EntryKind, HoldStatus, LedgerEntry
 from nanobanana.billing.selectors import wallet_balance
 from nanobanana.core.errors import Conflict, InsufficientFunds, ValidationError
+from nanobanana.core.process import this_process
 from nanobanana.generation import services
 from nanobanana.generation.models import GenerationRequest, RequestStatus
 from nanobanana.providers.local import LocalProvider
+from tests.processes import ended_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -178,6 +180,50 @@ def test_sweep_redrives_lost_steps(catalog, make_user, task_queue):
     report = services.requests_sweep()
     assert (report.restarted, report.polled) == (1, 1)
     assert sorted(task_queue.names()) == ["generation.poll", "generation.start"]
+
+
+def _claimed_mid_call(request, holder):
+    """The request as a worker left it, killed while asking the vendor."""
+    now = timezone.now()
+    GenerationRequest.objects.filter(pk=request.pk).update(
+        status=RequestStatus.PROCESSING,
+        next_poll_at=now,
+        deadline_at=now + timedelta(hours=1),
+        poll_claimed_until=now + services.POLL_LEASE,
+        poll_claimed_by=holder,
+    )
+
+
+def test_a_poll_claim_of_a_process_that_died_is_given_back_by_the_next_sweep(catalog, make_user, task_queue):
+    request, _ = submit(make_user(tokens=30))
+    task_queue.pending.clear()
+    _claimed_mid_call(request, ended_process())
+
+    report = services.requests_sweep()
+
+    assert (report.orphans, report.polled) == (1, 1)
+    assert task_queue.names() == ["generation.poll"]
+    task_queue.run_all(only="generation.")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.SUCCEEDED
+    assert request.hold.status == HoldStatus.CAPTURED
+
+
+@pytest.mark.parametrize("holder", ["alive", "elsewhere", "unknown"])
+def test_a_poll_claim_whose_process_may_live_waits_for_its_lease(catalog, make_user, task_queue, holder):
+    request, _ = submit(make_user(tokens=30))
+    task_queue.pending.clear()
+    _, boot, pid, started = ended_process().split("|")
+    holders = {"alive": this_process(), "elsewhere": f"another-machine|{boot}|{pid}|{started}", "unknown": ""}
+    _claimed_mid_call(request, holders[holder])
+
+    report = services.requests_sweep()
+
+    assert (report.orphans, report.polled) == (0, 0)
+    assert task_queue.names() == []
+    services.request_poll(request_id=request.pk)  # and no poll may take it meanwhile
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PROCESSING
 
 
 def test_a_second_poll_while_the_first_asks_the_vendor_never_submits_again(catalog, make_user, task_queue, monkeypatch):
