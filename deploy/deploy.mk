@@ -32,7 +32,10 @@ ours = [config.label for config in apps.get_app_configs() if config.name.startsw
 base = os.environ.get("MIGRATIONS_BASE", "")
 known = bool(base) and subprocess.run(["git", "rev-parse", "--verify", "--quiet", base], capture_output=True).returncode == 0
 print(f"migrations changed since {base}" if known else "no base ref: every migration")
-call_command("lintmigrations", *(["--git-commit-id", base] if known else []), "--no-cache", "--include-apps", *ours)
+# The linter runs `git diff --relative` from its project root, by default the
+# settings module's folder (config/), where no migration lives: name the repo.
+root = ["--project-root-path", str(settings.BASE_DIR)]
+call_command("lintmigrations", *root, *(["--git-commit-id", base] if known else []), "--no-cache", "--include-apps", *ours)
 endef
 export MIGRATION_LINT
 
