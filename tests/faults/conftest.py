@@ -17,6 +17,7 @@ the run (`secret_scan`). The in-process probes scan their own.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -48,6 +49,9 @@ _started = time.monotonic()
 _machine: dict[str, Any] = {}
 # Every test id collected in this session (before -k/-m deselection), per file.
 _collected: dict[str, set[str]] = {}
+# Files named with a test (`file.py::test`): pytest collects only that test
+# of them, so the others' absence says nothing about whether they exist.
+_narrowed: set[str] = set()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,6 +60,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # running; as KeyboardInterrupt, pytest tears the fixtures down first.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+    for argument in config.args:
+        path, separator, _ = argument.partition("::")
+        if separator:
+            with contextlib.suppress(ValueError):
+                _narrowed.add(str((config.invocation_params.dir / path).resolve().relative_to(ROOT)))
 
 
 @dataclass
@@ -106,14 +115,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _still_exists(test: str) -> bool:
-    """Keep a stored row unless its test is gone: its file was collected in
-    this session without it, or the file itself is gone."""
+    """Keep a stored row unless its test is gone: its file was collected
+    whole in this session without it, or the file itself is gone."""
     path, _, name = test.partition("::")
     if not (ROOT / path).exists():
         return False
     if name.startswith(SCAN_PREFIX):
         return test == SCAN_ID  # one scan for the session; older ones were per module
-    if path not in _collected:
+    if path not in _collected or path in _narrowed:
         return True
     return test in _collected[path]
 
