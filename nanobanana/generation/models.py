@@ -22,6 +22,18 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "failed"
 
 
+def _claim_holder(claim: str) -> models.CharField[str, str]:
+    """Who holds a claim (`nanobanana.core.process`); `db_default` lets the
+    release before this column keep inserting rows."""
+    return models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=f"The process that took the {claim} claim (nanobanana.core.process); meaningful while it holds.",
+    )
+
+
 class GenerationRequest(models.Model):
     """One paid job. Every status change is a conditional UPDATE from the
     expected status, so task retries and races cannot apply it twice."""
@@ -53,13 +65,7 @@ class GenerationRequest(models.Model):
     poll_claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A poll is asking the provider until then; others stay away."
     )
-    poll_claimed_by = models.CharField(
-        max_length=200,
-        blank=True,
-        default="",
-        db_default="",
-        help_text="The process that took the poll claim (nanobanana.core.process); meaningful while it holds.",
-    )
+    poll_claimed_by = _claim_holder("poll")
     progress_shown_at = models.DateTimeField(
         null=True, blank=True, help_text="When the status message last showed the time waited."
     )
@@ -67,13 +73,7 @@ class GenerationRequest(models.Model):
     delivery_claimed_until = models.DateTimeField(
         null=True, blank=True, help_text="A delivery is sending the outcome until then; others stay away."
     )
-    delivery_claimed_by = models.CharField(
-        max_length=200,
-        blank=True,
-        default="",
-        db_default="",
-        help_text="The process that took the delivery claim (nanobanana.core.process); meaningful while it holds.",
-    )
+    delivery_claimed_by = _claim_holder("delivery")
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
