@@ -37,7 +37,7 @@ def _available(name: str) -> bool:
 
 def run_one(name: str, machine: dict[str, Any]) -> dict[str, Any]:
     module = importlib.import_module(f"bench.{name}")
-    measured = {key: machine[key] for key in ("date", "git_sha", "mode")}
+    measured = {key: machine[key] for key in ("date", "git_sha", "mode", "cpu")}
     measured["load_average"] = harness.load_average()
     started = time.monotonic()
     try:
@@ -68,7 +68,8 @@ def _measured(result: dict[str, Any]) -> str:
     return (
         f"{measured['date']}, {str(measured['git_sha']).removeprefix('commit ')[:12]}, "
         f"{measured['mode'].split(' ')[0]}, "
-        f"load {measured.get('load_average', '?')}"
+        f"load {measured.get('load_average', '?')}, "
+        f"{measured.get('cpu', 'CPU not recorded')}"
     )
 
 
@@ -110,7 +111,8 @@ def markdown(machine: dict[str, Any], results: list[dict[str, Any]]) -> str:
         "## Summary",
         "",
         "A benchmark run on its own (`python -m bench NAME`) replaces only its own section; the others keep",
-        "their last results, each with when, at which commit, in which mode and under what machine load it ran.",
+        "their last results, each with when, at which commit, in which mode, under what machine load and on",
+        "which CPU it ran (the machine above is the last run's; sessions may get other hardware).",
         "",
         "| benchmark | targets | wall time | measured |",
         "|---|---|---|---|",
