@@ -35,8 +35,9 @@ class HeartbeatScheduler(DatabaseScheduler):
             # django-celery-beat reads the schedule from the database when it
             # may have changed, and lets a connection error out of the tick:
             # beat exited on a database outage of a few seconds (fault suite).
-            # This tick is skipped; a broken connection is dropped, and the
-            # next tick connects and reads again.
+            # This tick is skipped and a broken connection dropped; the next
+            # one connects again and goes on with the schedule it has (read
+            # again at the next change or five-minute re-read).
             logger.warning("beat could not read its schedule from the database; retrying", exc_info=True)
             close_old_connections()
             if self._schedule is None:  # the first read failed: the next tick reads it whole again
