@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -32,8 +31,7 @@ REFERRAL_CHAIN_LIMIT = 1000
 
 def bonus_day(*, now: datetime | None = None) -> date:
     """The bonus day `now` falls in: the calendar date in BOT_TIME_ZONE."""
-    moment = now or clock.now()
-    return moment.astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).date()
+    return clock.local(now).date()
 
 
 def daily_bonus_amount(*, streak: int) -> int:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from django.conf import settings
 
 from nanobanana.billing.selectors import WalletBalance
 from nanobanana.bot.texts import Texts
@@ -31,12 +28,12 @@ def shorten(text: str, limit: int = PROMPT_PREVIEW_CHARS) -> str:
 def local_time(moment: datetime) -> str:
     """A moment as the bot shows it: day, month and time in BOT_TIME_ZONE, with
     the zone's abbreviation, since the person may live in another one."""
-    return moment.astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).strftime("%d.%m %H:%M %Z")
+    return clock.local(moment).strftime("%d.%m %H:%M %Z")
 
 
 def zone_name() -> str:
     """BOT_TIME_ZONE's abbreviation now ("MSK"; "+05" for a zone without one)."""
-    return clock.now().astimezone(ZoneInfo(settings.BOT_TIME_ZONE)).strftime("%Z")
+    return clock.local().strftime("%Z")
 
 
 def params_label(texts: Texts, params: dict[str, Any]) -> str:
