@@ -35,6 +35,8 @@ import httpx
 import psycopg
 import redis
 
+from nanobanana.core.process import proc_stat
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 VENV_BIN = Path(PYTHON).parent
@@ -287,11 +289,9 @@ def _descendants(pid: int) -> list[int]:
     benchmark process a fifth of its CPU)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
+        fields = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     found: list[int] = []
     pending = list(children.get(pid, ()))
     while pending:
@@ -302,10 +302,10 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+    fields = proc_stat(pid)
+    if fields is None or len(fields) < 13:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_of_programs(*names: str) -> dict[str, float]:

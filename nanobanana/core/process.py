@@ -24,15 +24,22 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _identity: tuple[int, str] | None = None
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks after boot, or None without it."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, so index 0 is
+    field 3 (the state), 1 the parent pid, 11 and 12 the user and system CPU
+    ticks, 19 the start time; None without such a process (or /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from its end.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks after boot, or None without it."""
+    fields = proc_stat(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
 
 
 def _machine() -> str | None:
