@@ -54,8 +54,10 @@ def test_a_forked_child_works_out_its_own_identity():
 
 
 def test_without_proc_nothing_is_claimed_or_judged(monkeypatch):
+    ended = ended_process()  # gone, as this machine could tell with /proc
+    assert process_gone(ended)
     monkeypatch.setattr(process, "_machine", lambda: None)
     monkeypatch.setattr(process, "_identity", None)
     assert this_process() == ""
     assert this_machine_prefix() == ""
-    assert not process_gone(ended_process())
+    assert not process_gone(ended)  # without it, no holder is judged
