@@ -41,7 +41,7 @@ from nanobanana.core.errors import (
     ProviderTransientError,
     ValidationError,
 )
-from nanobanana.core.process import process_gone, this_machine_prefix, this_process
+from nanobanana.core.process import this_process
 from nanobanana.core.tasks import enqueue
 from nanobanana.generation.models import (
     ACTIVE_STATUSES,
@@ -325,9 +325,9 @@ def _poll_claim(*, request_id: int) -> bool:
     (and bill) the job twice. Scheduling the next poll or ending the request
     gives the claim back; a worker killed mid-call leaves it to expire
     (`POLL_LEASE`, longer than any call), and the sweep re-drives after that,
-    or as soon as it can tell the claim's process is gone (`_orphans_redrive`)."""
+    or as soon as it can tell the claim's process is gone (`recovery`)."""
     now = clock.now()
-    free = _not_after("poll_claimed_until", now)
+    free = not_after("poll_claimed_until", now)
     return bool(
         GenerationRequest.objects.filter(free, pk=request_id, status=RequestStatus.PROCESSING).update(
             poll_claimed_until=now + POLL_LEASE, poll_claimed_by=this_process(), attempts=F("attempts") + 1
@@ -335,7 +335,7 @@ def _poll_claim(*, request_id: int) -> bool:
     )
 
 
-def _not_after(field: str, moment: datetime) -> Q:
+def not_after(field: str, moment: datetime) -> Q:
     """`field` is unset or not later than `moment`: a claim that is free or
     expired, a progress edit that is due."""
     return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lte": moment})
@@ -528,7 +528,7 @@ def _poll_claim_many(candidates: QuerySet[GenerationRequest], *, now: datetime, 
     """`_poll_claim` for up to `limit` of `candidates` at once, in their
     order: the processing ones no other poll holds (rows another transaction
     has locked are skipped, not waited for). Four round trips for any number."""
-    free = _not_after("poll_claimed_until", now)
+    free = not_after("poll_claimed_until", now)
     with transaction.atomic():
         ids = list(
             candidates.select_for_update(skip_locked=True, of=("self",))
@@ -604,7 +604,7 @@ def _progress_show(*, request: GenerationRequest) -> None:
     shown = request.progress_shown_at
     if shown is not None and now - shown < every:
         return
-    due = _not_after("progress_shown_at", now - every)
+    due = not_after("progress_shown_at", now - every)
     if GenerationRequest.objects.filter(due, pk=request.pk, status=RequestStatus.PROCESSING).update(
         progress_shown_at=now
     ):
@@ -616,7 +616,7 @@ def _progress_show_many(*, request_ids: list[int], now: datetime) -> None:
     if not request_ids:
         return
     every = progress_every()
-    due = _not_after("progress_shown_at", now - every)
+    due = not_after("progress_shown_at", now - every)
     shown = list(
         GenerationRequest.objects.filter(due, pk__in=request_ids, status=RequestStatus.PROCESSING).values_list(
             "pk", flat=True
@@ -740,10 +740,10 @@ def delivery_claim(*, request_id: int) -> datetime | None:
     gives back the claim it was handed. A worker killed
     mid-delivery leaves it to expire (`DELIVERY_LEASE`), and the sweep
     re-drives after that, or as soon as it can tell the claim's process is
-    gone (`_orphans_redrive`)."""
+    gone (`recovery`)."""
     now = clock.now()
     until = now + DELIVERY_LEASE
-    free = _not_after("delivery_claimed_until", now)
+    free = not_after("delivery_claimed_until", now)
     claimed = GenerationRequest.objects.filter(
         free,
         pk=request_id,
@@ -766,92 +766,3 @@ def request_mark_delivered(*, request_id: int, delivery_status: str) -> bool:
             delivery_status=delivery_status, delivered_at=clock.now(), delivery_claimed_until=None
         )
     )
-
-
-@dataclass(frozen=True)
-class SweepReport:
-    polled: int
-    restarted: int
-    redelivered: int
-    orphans: int = 0  # claims given back early: their process had died (counted in polled/redelivered too)
-
-
-def requests_sweep() -> SweepReport:
-    """Re-drive requests whose next step was lost: never-started queued jobs,
-    overdue or past-deadline polls, and outcomes never delivered."""
-    now = clock.now()
-    overdue = list(
-        GenerationRequest.objects.filter(status=RequestStatus.PROCESSING)
-        .filter(Q(next_poll_at__lt=now - POLL_GRACE) | Q(deadline_at__lt=now) | Q(next_poll_at__isnull=True))
-        .values_list("pk", flat=True)[:500]
-    )
-    stale_queued = list(
-        GenerationRequest.objects.filter(status=RequestStatus.QUEUED, created_at__lt=now - REDRIVE_AFTER).values_list(
-            "pk", flat=True
-        )[:500]
-    )
-    undelivered = list(
-        GenerationRequest.objects.filter(
-            status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED),
-            delivery_status=DeliveryStatus.PENDING,
-            finished_at__lt=now - REDRIVE_AFTER,
-        )
-        .filter(_not_after("delivery_claimed_until", now))
-        .values_list("pk", flat=True)[:500]
-    )
-    orphan_polls, orphan_deliveries = _orphans_redrive(now=now)
-    overdue = [pk for pk in overdue if pk not in orphan_polls] + orphan_polls
-    undelivered = [pk for pk in undelivered if pk not in orphan_deliveries] + orphan_deliveries
-    with transaction.atomic():
-        for request_id in overdue:
-            enqueue(TASK_POLL, request_id)
-        for request_id in stale_queued:
-            enqueue(TASK_START, request_id)
-        for request_id in undelivered:
-            enqueue(TASK_DELIVER, request_id)
-    return SweepReport(
-        polled=len(overdue),
-        restarted=len(stale_queued),
-        redelivered=len(undelivered),
-        orphans=len(orphan_polls) + len(orphan_deliveries),
-    )
-
-
-def _orphans_redrive(*, now: datetime) -> tuple[list[int], list[int]]:
-    """Give back the poll and delivery claims still held by processes of this
-    machine that have died (a worker killed mid-call), so the requests go on
-    now rather than when the lease runs out, minutes later. Only a process
-    proven gone loses its claim (`process_gone`): one that is merely slow, or
-    runs on another machine, keeps it until the lease ends. Each claim is
-    given back only as it was read (same holder, same lease end), so a claim
-    taken again meanwhile stays. Returns the request ids (polls, deliveries)."""
-    machine = this_machine_prefix()
-    if not machine:
-        return [], []
-    found: list[list[int]] = []
-    for claimed_until, claimed_by, scope in (
-        ("poll_claimed_until", "poll_claimed_by", Q(status=RequestStatus.PROCESSING)),
-        (
-            "delivery_claimed_until",
-            "delivery_claimed_by",
-            Q(status__in=(RequestStatus.SUCCEEDED, RequestStatus.FAILED), delivery_status=DeliveryStatus.PENDING),
-        ),
-    ):
-        held = GenerationRequest.objects.filter(
-            scope, **{f"{claimed_until}__gt": now, f"{claimed_by}__startswith": machine}
-        ).values_list("pk", claimed_by, claimed_until)[:500]
-        released = []
-        for pk, holder, until in held:
-            if process_gone(holder):
-                given_back = GenerationRequest.objects.filter(
-                    pk=pk, **{claimed_by: holder, claimed_until: until}
-                ).update(**{claimed_until: None})
-                if given_back:
-                    released.append(pk)
-        if released:
-            logger.warning(
-                "claims of a process that died given back",
-                extra={"claim": claimed_until.removesuffix("_claimed_until"), "request_ids": released[:20]},
-            )
-        found.append(released)
-    return found[0], found[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from nanobanana.core.tasks import AppTask
-from nanobanana.generation import services
+from nanobanana.generation import recovery, services
 
 
 # Synchronous image APIs answer within the call (Gemini: one call per image),
@@ -22,7 +22,7 @@ def poll(request_id: int) -> None:
 
 @shared_task(name="generation.sweep", base=AppTask, time_limit=60, soft_time_limit=50)
 def sweep() -> dict[str, int]:
-    report = services.requests_sweep()
+    report = recovery.requests_sweep()
     return {
         "polled": report.polled,
         "restarted": report.restarted,

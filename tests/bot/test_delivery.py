@@ -18,7 +18,7 @@ from django.utils import timezone
 from nanobanana.bot import delivery
 from nanobanana.core.errors import TransientError
 from nanobanana.core.process import this_process
-from nanobanana.generation import services
+from nanobanana.generation import recovery, services
 from nanobanana.generation.models import DeliveryStatus, GenerationRequest, RequestStatus
 from tests.processes import ended_process
 
@@ -158,11 +158,11 @@ def test_a_claim_left_by_a_killed_worker_expires_and_the_sweep_redrives(finished
     GenerationRequest.objects.filter(pk=finished.pk).update(
         finished_at=long_ago, delivery_claimed_until=timezone.now() + timedelta(seconds=60)
     )
-    assert services.requests_sweep().redelivered == 0  # a delivery holds it
+    assert recovery.requests_sweep().redelivered == 0  # a delivery holds it
     assert services.delivery_claim(request_id=finished.pk) is None
     expired = timezone.now() - timedelta(seconds=1)
     GenerationRequest.objects.filter(pk=finished.pk).update(delivery_claimed_until=expired)
-    assert services.requests_sweep().redelivered == 1
+    assert recovery.requests_sweep().redelivered == 1
     assert task_queue.names() == ["delivery.deliver"]
     assert services.delivery_claim(request_id=finished.pk) is not None
 
@@ -175,7 +175,7 @@ def test_a_delivery_claim_of_a_process_that_died_is_given_back_by_the_next_sweep
         delivery_claimed_by=ended_process(),
     )
 
-    report = services.requests_sweep()
+    report = recovery.requests_sweep()
 
     assert (report.orphans, report.redelivered) == (1, 1)
     assert task_queue.names() == ["delivery.deliver"]
@@ -186,7 +186,7 @@ def test_a_delivery_claim_of_a_living_process_stays(finished, task_queue):
     GenerationRequest.objects.filter(pk=finished.pk).update(
         delivery_claimed_until=timezone.now() + services.DELIVERY_LEASE, delivery_claimed_by=this_process()
     )
-    assert services.requests_sweep().orphans == 0
+    assert recovery.requests_sweep().orphans == 0
     assert services.delivery_claim(request_id=finished.pk) is None
 
 

@@ -238,7 +238,7 @@ def test_a_document_telegram_refuses_for_another_reason_still_arrives_as_a_link(
 
 
 def test_a_chat_telegram_refuses_outright_ends_the_delivery_as_failed_and_the_sweep_leaves_it(chat):
-    from nanobanana.generation.services import requests_sweep
+    from nanobanana.generation.recovery import requests_sweep
 
     chat.create_image("gone")
     chat.tap("Создать за 2", run=False)

@@ -21,7 +21,7 @@ from nanobanana.core.errors import (
     ProviderPolicyError,
     ProviderTransientError,
 )
-from nanobanana.generation import services
+from nanobanana.generation import recovery, services
 from nanobanana.generation.models import GenerationRequest, RequestStatus
 from nanobanana.providers import registry
 from nanobanana.providers.base import Capabilities, GenerationJob, MediaResult, Submission
@@ -203,7 +203,7 @@ def test_sweep_asks_the_vendor_before_failing_and_delivers_a_late_result(vendor,
     request = start(user)
     task_queue.pending.clear()
     GenerationRequest.objects.filter(pk=request.pk).update(deadline_at=timezone.now() - timedelta(seconds=5))
-    report = services.requests_sweep()
+    report = recovery.requests_sweep()
     assert report.polled == 1
     task_queue.run_all(only="generation.")
     request.refresh_from_db()

@@ -12,7 +12,7 @@ from nanobanana.billing.models import EntryKind, HoldStatus, LedgerEntry
 from nanobanana.billing.selectors import wallet_balance
 from nanobanana.core.errors import Conflict, InsufficientFunds, ValidationError
 from nanobanana.core.process import this_process
-from nanobanana.generation import services
+from nanobanana.generation import recovery, services
 from nanobanana.generation.models import GenerationRequest, RequestStatus
 from nanobanana.providers.local import LocalProvider
 from tests.processes import ended_process
@@ -177,7 +177,7 @@ def test_sweep_redrives_lost_steps(catalog, make_user, task_queue):
     GenerationRequest.objects.filter(pk=overdue.pk).update(
         status=RequestStatus.PROCESSING, next_poll_at=long_ago, deadline_at=timezone.now() + timedelta(hours=1)
     )
-    report = services.requests_sweep()
+    report = recovery.requests_sweep()
     assert (report.restarted, report.polled) == (1, 1)
     assert sorted(task_queue.names()) == ["generation.poll", "generation.start"]
 
@@ -199,7 +199,7 @@ def test_a_poll_claim_of_a_process_that_died_is_given_back_by_the_next_sweep(cat
     task_queue.pending.clear()
     _claimed_mid_call(request, ended_process())
 
-    report = services.requests_sweep()
+    report = recovery.requests_sweep()
 
     assert (report.orphans, report.polled) == (1, 1)
     assert task_queue.names() == ["generation.poll"]
@@ -217,7 +217,7 @@ def test_a_poll_claim_whose_process_may_live_waits_for_its_lease(catalog, make_u
     holders = {"alive": this_process(), "elsewhere": f"another-machine|{boot}|{pid}|{started}", "unknown": ""}
     _claimed_mid_call(request, holders[holder])
 
-    report = services.requests_sweep()
+    report = recovery.requests_sweep()
 
     assert (report.orphans, report.polled) == (0, 0)
     assert task_queue.names() == []
